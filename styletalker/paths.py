@@ -1,0 +1,20 @@
+"""Where things live: the package's bundled assets, the repo's data folder and the generated-data cache.
+
+Notebooks and tests get every path from here (nbmake runs a notebook with its own folder as working directory).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+DATA_DIR = REPO_DIR / "data"
+
+
+def cache_dir() -> pathlib.Path:
+    """Folder for generated datasets and decoded caches (git-ignored); override with STYLETALKER_CACHE."""
+    env = os.environ.get("STYLETALKER_CACHE")
+    path = pathlib.Path(env) if env else DATA_DIR / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""The synthetic talking-head world: speech, faces, motion and labels we generate ourselves."""
