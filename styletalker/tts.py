@@ -185,6 +185,7 @@ def _run_espeak(text: str, voice: str, rate: int, pitch: int
     callback = _CALLBACK(on_audio)  # kept alive until the library is unloaded
     lib = ctypes.CDLL(lib_path)
     _LOADED.append(lib)
+    sr = 0
     try:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
                                           ctypes.c_int]
@@ -207,8 +208,9 @@ def _run_espeak(text: str, voice: str, rate: int, pitch: int
         if err != 0:
             raise StyletalkerError(f"espeak-ng could not speak the text (error {err}): "
                                    "use plain text")
-        lib.espeak_Terminate()
     finally:
+        if sr > 0:
+            lib.espeak_Terminate()  # frees espeak's buffers before the library goes
         _LOADED.remove(lib)
         _unload(lib)
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)

@@ -93,10 +93,6 @@ def test_voices_rate_pitch_and_sample_rate():
                                                               abs=1e-3)
 
 
-def _speak(text):
-    return tts.synthesize(text, voice="en+f3").audio
-
-
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_workers_give_the_same_audio(method):
     if method not in multiprocessing.get_all_start_methods():

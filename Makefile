@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both create .venv and install first).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first: 2.13.0 is the CPU build; a bare `torch` would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/styletalker demo
+
+test: $(STAMP)
+	STYLETALKER_PROFILE=quick $(PY) -m pytest -q -n 2 --nbmake tests notebooks
+
+clean-venv:
+	rm -rf $(VENV)

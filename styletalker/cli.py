@@ -1,0 +1,160 @@
+"""The command line: ``styletalker <command>`` or ``python -m styletalker <command>``.
+
+Every problem a user can fix (bad input, missing file, unknown name) is reported on one line with a non-zero exit,
+never a traceback; nothing half-written is left behind (outputs are written to a temporary file and renamed).
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from .config import PROFILES
+from .errors import StyletalkerError
+
+
+def _out_folder(path: pathlib.Path) -> None:
+    """Fail early (before any work) if the output's folder can't be written."""
+    import os
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        raise StyletalkerError(f"output folder {folder} does not exist: create it or choose another -o path")
+    if not os.access(folder, os.W_OK):
+        raise StyletalkerError(f"output folder {folder} is not writable: choose another -o path")
+
+
+def cmd_world(args) -> None:
+    """Render a ground-truth clip of the synthetic world: a sample identity says a sentence."""
+    import torch
+
+    from . import tts
+    from .videoio import write_video
+    from .world import behaviour, clip, head
+    out = pathlib.Path(args.out)
+    _out_folder(out)
+    if args.style not in behaviour.STYLES:
+        raise StyletalkerError(f"unknown style {args.style!r}: choose one of {', '.join(behaviour.STYLES)}")
+    if args.resolution % 2 or not 32 <= args.resolution <= 1024:
+        raise StyletalkerError(f"--resolution {args.resolution} must be even and within 32..1024")
+    speech = tts.synthesize(args.text, voice=args.voice, rate=args.rate, pitch=args.pitch)
+    identity = head.sample_identities(1, torch.Generator().manual_seed(args.identity))[0]
+    c = clip.make_clip(identity, args.text, args.voice, args.style, args.seed, args.resolution, speech=speech)
+    write_video(out, c.frames, fps=c.fps, audio=c.audio, sample_rate=c.sample_rate)
+    print(f"wrote {out} ({len(c.frames)} frames, {len(c.audio) / c.sample_rate:.2f} s, "
+          f"{args.resolution} px, voice {args.voice}, style {args.style})")
+
+
+def cmd_demo(args) -> None:
+    """What ``make demo`` runs: a ground-truth talking-head clip of the world, with sound."""
+    args.out = args.out or str(pathlib.Path("out") / "demo_world.mp4")
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    args.text = "Hello! I am a synthetic face, and I speak with real text to speech."
+    args.voice, args.style, args.seed, args.identity = "en-us+f3", "turning", 0, 3
+    args.rate, args.pitch, args.resolution = 160, 50, 256
+    cmd_world(args)
+
+
+def cmd_data(args) -> None:
+    """Build the synthetic dataset of a profile."""
+    import time
+
+    from .data.build import build_dataset
+    t = time.time()
+    man = build_dataset(args.out, args.profile, workers=args.workers, progress=not args.quiet)
+    n = {k: len(v) for k, v in man["splits"].items()}
+    print(f"dataset in {args.out}: {man['resolution']} px, identities per split {n}, "
+          f"{man['clips_per_identity']} clips each ({time.time() - t:.1f} s)")
+
+
+def cmd_prepare(args) -> None:
+    """Prepare a folder of real talking-head mp4 clips (VoxCeleb2-style) into the dataset format."""
+    from .data.prepare import prepare
+    man = prepare(args.src, args.dst, resolution=args.resolution, seed=args.seed, progress=not args.quiet)
+    print(f"prepared {args.dst}: identities per split { {k: len(v) for k, v in man['splits'].items()} }")
+
+
+def cmd_features(args) -> None:
+    """Log-mel features of an audio file (80 bands, 100 frames/s), saved as .npy [80, frames]."""
+    import io
+
+    import numpy as np
+
+    from .audio import load_audio, log_mel
+    from .data.format import atomic_write_bytes
+    out = pathlib.Path(args.out)
+    _out_folder(out)
+    mel = log_mel(load_audio(args.audio)).numpy()
+    buf = io.BytesIO()
+    np.save(buf, mel)
+    atomic_write_bytes(out, buf.getvalue())
+    print(f"wrote {out}: log-mel {mel.shape[0]} x {mel.shape[1]} frames")
+
+
+def cmd_voices(args) -> None:
+    """List the text-to-speech voices."""
+    from .tts import VOICES
+    for name, sex in sorted(VOICES.items()):
+        print(f"{name}\t{sex}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="styletalker", description="StyleTalker reproduction: the synthetic "
+                                "talking-head world, its datasets and (later) the talking-head generator.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
+    s.add_argument("-o", "--out", help="output mp4 (default out/demo_world.mp4)")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("world", help=cmd_world.__doc__, description=cmd_world.__doc__)
+    s.add_argument("--text", required=True, help="what the face says")
+    s.add_argument("--voice", default="en-us+m3", help="espeak voice (see 'styletalker voices')")
+    s.add_argument("--style", default="nodding", help="speaking style: nodding, turning or still")
+    s.add_argument("--identity", type=int, default=0, help="seed of the identity")
+    s.add_argument("--seed", type=int, default=0, help="seed of head motion and blinks")
+    s.add_argument("--rate", type=int, default=160, help="speech rate, words per minute (80..450)")
+    s.add_argument("--pitch", type=int, default=50, help="voice pitch (0..100)")
+    s.add_argument("--resolution", type=int, default=256, help="frame side in pixels")
+    s.add_argument("-o", "--out", required=True, help="output mp4")
+    s.set_defaults(func=cmd_world)
+
+    s = sub.add_parser("data", help=cmd_data.__doc__, description=cmd_data.__doc__)
+    s.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default $STYLETALKER_PROFILE "
+                   "or default)")
+    s.add_argument("--out", required=True, help="dataset folder (resumes if it exists)")
+    s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("prepare", help=cmd_prepare.__doc__, description=cmd_prepare.__doc__)
+    s.add_argument("src", help="folder of mp4 clips: SRC/<identity>/[<video>/]<clip>.mp4")
+    s.add_argument("dst", help="output dataset folder")
+    s.add_argument("--resolution", type=int, default=64, help="crop side in pixels")
+    s.add_argument("--seed", type=int, default=0, help="seed of the identity split")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("features", help=cmd_features.__doc__, description=cmd_features.__doc__)
+    s.add_argument("audio", help="WAV, FLAC, OGG or MP3 file")
+    s.add_argument("-o", "--out", required=True, help="output .npy")
+    s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("voices", help=cmd_voices.__doc__, description=cmd_voices.__doc__)
+    s.set_defaults(func=cmd_voices)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "profile", None) is not None:
+            from .config import profile
+            profile(args.profile)                                   # validates the name
+        args.func(args)
+    except StyletalkerError as e:
+        print(f"styletalker: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("styletalker: interrupted", file=sys.stderr)
+        return 130
+    return 0
