@@ -138,7 +138,7 @@ class ClipWindows(torch.utils.data.Dataset):
         a = int(self.offsets[ci]) + s
         b = a + self.window
         out = dict(
-            frames=torch.from_numpy(np.ascontiguousarray(self.frames[a:b])).permute(0, 3, 1, 2).float() / 255.0,
+            frames=torch.from_numpy(np.array(self.frames[a:b])).permute(0, 3, 1, 2).float() / 255.0,
             mel=torch.from_numpy(np.asarray(self.mel[a:b], dtype=np.float32)),
             identity=torch.tensor(self.index["identities"][ci]),
             clip=torch.tensor(ci),
