@@ -82,11 +82,13 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     """
     f = lambda name: factor(identity, name)[:, None]              # noqa: E731  [B, 1]
     b = identity.shape[0]
-    fw = 0.92 + 0.18 * f("face_width")                            # cheek half-width
-    fl = 0.92 + 0.16 * f("face_length")                           # vertical scale below the eyes
+    fw = 0.85 + 0.30 * f("face_width")                            # cheek half-width
+    fl = 0.85 + 0.30 * f("face_length")                           # vertical scale below the eyes
     jaw, round_, width, closure = (frame[k][:, None] for k in ("jaw_open", "round", "width", "closure"))
-    base_hw = 0.25 + 0.07 * f("mouth_width")                      # the identity's mouth half-width
-    gap = 1.4 * base_hw * jaw * (1 - closure)                     # inner-lip gap, relative to the mouth's size
+    base_hw = 0.23 + 0.12 * f("mouth_width")                      # the identity's mouth half-width
+    hw = base_hw * (0.88 + 0.24 * width) * (1 - 0.30 * round_)
+    # jaw_open is the mouth's aspect: the inner-lip gap over the mouth's current width (about 0.65 when wide open).
+    gap = 1.3 * hw * jaw * (1 - closure)
 
     # Jaw 0-16: a half-ellipse from ear level to the chin, squarer for larger jaw_square.
     phi = torch.linspace(-math.pi / 2, math.pi / 2, 17)[None]     # [1, 17]
@@ -109,8 +111,8 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     bz = _face_z(bx, fw) + 0.05
 
     # Nose 27-30 (bridge to tip) and 31-35 (the base, image left to right).
-    nl = 0.9 + 0.2 * f("nose_length")
-    nw = 0.14 + 0.07 * f("nose_width")
+    nl = 0.8 + 0.4 * f("nose_length")
+    nw = 0.12 + 0.12 * f("nose_width")
     zeros = torch.zeros(b, 1)
     nx = torch.cat([zeros.expand(b, 4), nw * torch.tensor([[-0.85, -0.45, 0.0, 0.45, 0.85]])], 1)
     ny = torch.cat([torch.tensor([[-0.02, 0.13, 0.28]]).expand(b, 3) * nl, 0.43 * nl,
@@ -118,9 +120,9 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     nz = torch.tensor([[0.62, 0.74, 0.86, 0.98, 0.72, 0.78, 0.80, 0.78, 0.72]]).expand(b, 9)
 
     # Eyes 36-41 (image left: outer corner, upper x2, inner corner, lower x2) and 42-47 (inner corner first).
-    ecx = 0.36 + 0.08 * f("eye_spacing")
-    ew = 0.15 + 0.04 * f("eye_size")
-    eh = 0.085 + 0.025 * f("eye_size")
+    ecx = 0.33 + 0.14 * f("eye_spacing")
+    ew = 0.14 + 0.07 * f("eye_size")
+    eh = 0.075 + 0.04 * f("eye_size")
 
     def eye(cx, openness, outer_sign):
         lower = 0.45 * eh * (0.7 + 0.3 * openness)
@@ -138,7 +140,6 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     ez = _face_z(ex, fw) - 0.03
 
     # Lips: 48-59 outer (left corner, upper lip to the right corner, lower lip back), 60-67 inner.
-    hw = base_hw * (0.88 + 0.24 * width) * (1 - 0.30 * round_)
     tu = (0.055 + 0.04 * f("lip_thickness")) * (1 - 0.25 * closure)
     tl = (0.075 + 0.05 * f("lip_thickness")) * (1 - 0.25 * closure)
     my = 0.80 - 0.10 * gap

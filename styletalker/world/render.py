@@ -162,8 +162,8 @@ def render(identity: torch.Tensor, frame: dict[str, torch.Tensor], resolution: i
     inner = small(smooth_closed(lm[:, 60:68], 2))
     paint(inner, torch.tensor([0.25, 0.06, 0.06]).expand(b, 3))
     top = lm[:, 60:65]
-    teeth = torch.cat([top, top.flip(1) + torch.stack([torch.zeros(b), 0.07 * ppu[:, 0]], -1)[:, None]], 1)
-    paint(small(teeth) * inner, torch.tensor([0.92, 0.90, 0.84]).expand(b, 3))
+    teeth = torch.cat([top, top.flip(1) + torch.stack([torch.zeros(b), 0.045 * ppu[:, 0]], -1)[:, None]], 1)
+    paint(small(teeth) * inner * 0.35, torch.tensor([0.92, 0.90, 0.84]).expand(b, 3))
     seam = stroke(smooth_open(lm[:, [60, 61, 62, 63, 64]], 2), 0.025 * ppu.expand(b, 9))
     paint(small(seam) * 0.8, col["lips"] * 0.45)
 
