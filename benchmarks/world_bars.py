@@ -76,9 +76,10 @@ def process_clip(job: dict) -> dict:
     """Decode what one clip needs and run dlib on its sampled frames. Runs in a worker process."""
     base = pathlib.Path(job["base"])
     n = job["n_frames"]
-    out = dict(base=job["base"], frames={}, ident=None, dlib_mouth=None)
+    out = dict(base=job["base"], frames={}, ident=None, dlib_mouth=None, closed={})
     analyzer = FaceAnalyzer(target_side=job["target_side"], upsample=job["upsample"])
-    want = sorted(set(job["frames"]) | ({job["ident_frame"]} if job["ident_frame"] is not None else set()))
+    want = sorted(set(job["frames"]) | set(job["closed_frames"])
+                  | ({job["ident_frame"]} if job["ident_frame"] is not None else set()))
     if want or job["dlib_sync"]:
         video, _ = read_video(base.with_suffix(".mp4"))                          # [T', H, W, 3]
         out["decoded_frames"] = int(len(video))
@@ -93,6 +94,8 @@ def process_clip(job: dict) -> dict:
                 out["ident"] = res.embedding
             if t in job["frames"]:
                 out["frames"][t] = rec
+            if t in job["closed_frames"]:
+                out.setdefault("closed", {})[t] = rec
         if job["dlib_sync"]:
             mo = np.full(n, np.nan)
             for t in range(min(n, len(video))):
@@ -201,6 +204,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--upsample", type=int, default=0, help="dlib detector pyramid upsamplings")
     ap.add_argument("--target-side", type=int, default=256, help="FaceAnalyzer upscaling target (px)")
     ap.add_argument("--ids-per-identity", type=int, default=6)
+    ap.add_argument("--closed-per-clip", type=int, default=1,
+                    help="extra closed-eye frames per clip for the blink-enriched eye measure (info); 0 = skip")
     ap.add_argument("--dlib-sync-clips", type=int, default=8,
                     help="clips analysed on every frame for the (optional) dlib mouth-audio lag; 0 = skip")
     a = ap.parse_args(argv)
@@ -229,9 +234,16 @@ def main(argv=None) -> dict:
     for name, idx in by_ident.items():
         for i in rng.permutation(idx)[:a.ids_per_identity]:
             ident_frame[int(i)] = int(rng.integers(lengths[i]))
+    # blink-enriched eye set: up to --closed-per-clip extra frames per clip where a ground-truth eye is < 0.3 open
+    closed_frames = {}
+    for i, c in enumerate(clips):
+        eo = np.load(c.with_suffix(".npz"))["eye_open"]
+        cand = np.flatnonzero(eo.min(1) < 0.3)
+        closed_frames[i] = [int(t) for t in rng.permutation(cand)[:a.closed_per_clip]]
     sync_dlib = set(int(i) for i in rng.permutation(len(clips))[:a.dlib_sync_clips])
 
     jobs = [dict(base=str(c), n_frames=int(lengths[i]), frames=sampled[i], ident_frame=ident_frame.get(i),
+                 closed_frames=closed_frames[i],
                  dlib_sync=i in sync_dlib, upsample=a.upsample, target_side=a.target_side, fps=fps,
                  sample_rate=sr) for i, c in enumerate(clips)]
     print(f"{root}: {len(clips)} clips, {len(ident_names)} identities, {total} frames, {man['resolution']} px; "
@@ -294,23 +306,39 @@ def main(argv=None) -> dict:
     bar("mouth opening vs jaw_open (Pearson r)", r_mouth, ">= 0.9", r_mouth >= 0.9,
         f"{n1} frames; r(gt-landmark opening, jaw_open) {r_gt_jaw:.3f}, r(dlib, gt-landmark opening) {r_dlib_gt:.3f}")
 
-    ear = eye_aspect_ratio(pred)                                                  # [n1, 2]
-    half = rng.permutation(n1) < n1 // 2                                          # True = threshold-picking half
-    x_ear, g_open, in_a = ear.reshape(-1), eyes_gt.reshape(-1), np.repeat(half, 2)
-    keep = (g_open < 0.3) | (g_open > 0.7)
-    closed = g_open < 0.3
-    sel_a, sel_b = keep & in_a, keep & ~in_a
-    thr = pick_threshold(x_ear[sel_a], closed[sel_a])
-    pc = x_ear < thr
-    eye_acc = float(np.mean(pc[sel_b] == closed[sel_b]))
-    eye_bacc = balanced_acc(pc[sel_b], closed[sel_b])
-    report["eyes"] = dict(threshold=thr, accuracy=eye_acc, balanced_accuracy=eye_bacc,
-                          n_eval=int(sel_b.sum()), n_eval_closed=int((sel_b & closed).sum()),
-                          n_pick=int(sel_a.sum()), n_pick_closed=int((sel_a & closed).sum()),
-                          ear_open_mean=float(x_ear[keep & ~closed].mean()),
-                          ear_closed_mean=float(x_ear[keep & closed].mean()) if (keep & closed).any() else None)
-    bar("eye closed/open accuracy (EAR)", eye_acc, ">= 0.95", eye_acc >= 0.95,
-        f"balanced {eye_bacc:.3f}, thr {thr:.3f}, eval {int(sel_b.sum())} eyes ({int((sel_b & closed).sum())} closed)")
+    def eye_measure(lms, eo):
+        ear = eye_aspect_ratio(lms)                                               # [n, 2]
+        half = rng.permutation(len(lms)) < len(lms) // 2                          # True = threshold-picking half
+        x_ear, g_open, in_a = ear.reshape(-1), eo.reshape(-1), np.repeat(half, 2)
+        keep = (g_open < 0.3) | (g_open > 0.7)
+        closed = g_open < 0.3
+        sel_a, sel_b = keep & in_a, keep & ~in_a
+        thr = pick_threshold(x_ear[sel_a], closed[sel_a])
+        pc = x_ear < thr
+        return dict(threshold=thr, accuracy=float(np.mean(pc[sel_b] == closed[sel_b])),
+                    balanced_accuracy=balanced_acc(pc[sel_b], closed[sel_b]),
+                    all_open_baseline_accuracy=float(1 - closed[sel_b].mean()),
+                    n_eval=int(sel_b.sum()), n_eval_closed=int((sel_b & closed).sum()),
+                    n_pick=int(sel_a.sum()), n_pick_closed=int((sel_a & closed).sum()),
+                    ear_open_mean=float(x_ear[keep & ~closed].mean()),
+                    ear_closed_mean=float(x_ear[keep & closed].mean()) if (keep & closed).any() else None)
+
+    ey = report["eyes"] = eye_measure(pred, eyes_gt)
+    bar("eye closed/open accuracy (EAR)", ey["accuracy"], ">= 0.95", ey["accuracy"] >= 0.95,
+        f"balanced {ey['balanced_accuracy']:.3f}, thr {ey['threshold']:.3f}, eval {ey['n_eval']} eyes "
+        f"({ey['n_eval_closed']} closed; all-open baseline {ey['all_open_baseline_accuracy']:.3f})")
+    ex_lm, ex_eo = [], []
+    for ci in range(len(clips)):
+        for t, r in results[ci]["closed"].items():
+            if r["n_faces"] == 1:
+                ex_lm.append(r["landmarks"])
+                ex_eo.append(labels[ci]["eye_open"][t])
+    if ex_lm:
+        ee = report["eyes_enriched"] = eye_measure(np.concatenate([pred, np.asarray(ex_lm, np.float64)]),
+                                                   np.concatenate([eyes_gt, np.asarray(ex_eo, np.float64)]))
+        bar("eye accuracy, blink-enriched set (info)", ee["accuracy"], ">= 0.95", ee["accuracy"] >= 0.95,
+            f"balanced {ee['balanced_accuracy']:.3f}, thr {ee['threshold']:.3f}, eval {ee['n_eval']} eyes "
+            f"({ee['n_eval_closed']} closed)")
 
     lme = landmark_error(pred, gt)
     lme_m = landmark_error(pred, gt, MOUTH)

@@ -175,7 +175,7 @@ def blinks(n: int, rng: np.random.Generator, fps: int = 25) -> tuple[np.ndarray,
     (40 % of its duration) and opens more slowly.
     """
     rate = rng.uniform(10, 25) / 60.0
-    t, events = rng.exponential(1 / rate) * rng.uniform(0.2, 1.0), []
+    t, events = rng.exponential(1 / rate), []                    # memoryless: the clip starts anywhere
     while t < n / fps:
         events.append((t, rng.uniform(0.10, 0.25)))
         t += max(0.5, rng.exponential(1 / rate))

@@ -82,7 +82,7 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     """
     f = lambda name: factor(identity, name)[:, None]              # noqa: E731  [B, 1]
     b = identity.shape[0]
-    fw = 0.85 + 0.30 * f("face_width")                            # cheek half-width
+    fw = 0.82 + 0.36 * f("face_width")                            # cheek half-width
     fl = 0.85 + 0.30 * f("face_length")                           # vertical scale below the eyes
     jaw, round_, width, closure = (frame[k][:, None] for k in ("jaw_open", "round", "width", "closure"))
     base_hw = 0.23 + 0.12 * f("mouth_width")                      # the identity's mouth half-width
@@ -120,9 +120,9 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     nz = torch.tensor([[0.62, 0.74, 0.86, 0.98, 0.72, 0.78, 0.80, 0.78, 0.72]]).expand(b, 9)
 
     # Eyes 36-41 (image left: outer corner, upper x2, inner corner, lower x2) and 42-47 (inner corner first).
-    ecx = 0.33 + 0.14 * f("eye_spacing")
+    ecx = 0.31 + 0.18 * f("eye_spacing")
     ew = 0.14 + 0.07 * f("eye_size")
-    eh = 0.075 + 0.04 * f("eye_size")
+    eh = 0.085 + 0.035 * f("eye_size")
 
     def eye(cx, openness, outer_sign):
         lower = 0.45 * eh * (0.7 + 0.3 * openness)
