@@ -181,14 +181,13 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     arc_x, arc_y = ax * hv, ay * (0.97 + 0.06 * f("hair_volume"))
     back_x = torch.cat([arc_x, 0.92 * hv, -0.92 * hv], 1)
     back_y = torch.cat([arc_y[:, :1] + length, arc_y[:, 1:-1], arc_y[:, -1:] + length, length + 0.1, length + 0.1], 1)
-    back_y = torch.cat([back_y[:, :1], back_y[:, 1:11], back_y[:, 11:]], 1)
     hair_back = torch.stack([back_x, back_y, -0.55 * torch.ones_like(back_x)], -1)
 
     hl = -1.12 + 0.42 * f("hairline")                               # hairline height at the centre
     cap_out_x = torch.tensor([[-1.02, -1.0, -0.95, -0.68, -0.3, 0.0, 0.3, 0.68, 0.95, 1.0, 1.02]]) * hv
     cap_out_y = torch.tensor([[-0.05, -0.5, -0.95, -1.38, -1.6, -1.64, -1.6, -1.38, -0.95, -0.5, -0.05]])
     cap_out_y = cap_out_y * (0.97 + 0.06 * f("hair_volume"))
-    in_x = torch.tensor([[0.98, 0.55, -0.55]]) * fw * torch.tensor([[1.0, 1.0, 1.0]])
+    in_x = torch.tensor([[0.98, 0.55, -0.55]]) * fw
     in_y = torch.cat([-0.25 + 0 * hl, hl + 0.05, hl], 1)
     cap_x = torch.cat([cap_out_x, in_x], 1)
     cap_y = torch.cat([cap_out_y.expand(b, 11), in_y], 1)

@@ -141,7 +141,7 @@ def render(identity: torch.Tensor, frame: dict[str, torch.Tensor], resolution: i
         paint(small(iris) * opening, col["iris"])
         pupil = ellipse(c, torch.stack([0.12 * w, 0.12 * w], -1), n=10)
         paint(small(pupil) * opening, torch.full((b, 3), 0.04))
-        upper = pts[:, [0, 1, 2, 3]] if lo == 36 else pts[:, [0, 1, 2, 3]]
+        upper = pts[:, :4]                                        # corner, upper lid, corner
         lid = stroke(smooth_open(upper, 3), 0.035 * ppu.expand(b, 10) * torch.tensor([0.6] + [1.0] * 8 + [0.6]))
         paint(small(lid), col["brow"] * 0.5)
 
