@@ -24,7 +24,6 @@ import tempfile
 
 import numpy as np
 import scipy.signal
-import soundfile
 import torch
 
 from .errors import StyletalkerError
@@ -85,6 +84,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
     path = pathlib.Path(path)
     if not path.is_file():
         raise StyletalkerError(f"audio file {str(path)!r} does not exist: check the path")
+    import soundfile                                              # imported here: the renderer needs no audio I/O
     try:
         x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)  # [N, C]
         x = x.mean(axis=1)
@@ -111,6 +111,7 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = 1600
     if audio.ndim != 1:
         raise StyletalkerError(f"save_wav expects mono audio [N], got shape {audio.shape}: "
                                "downmix first")
+    import soundfile
     pcm = audio if audio.dtype == np.int16 else float_to_int16(audio)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -97,6 +97,88 @@ def cmd_voices(args) -> None:
         print(f"{name}\t{sex}")
 
 
+def cmd_train(args) -> None:
+    """Train a model stage (for now: generator, the StyleGAN3-style G_I), resuming from the last checkpoint."""
+    import dataclasses
+    import platform
+    import time
+
+    import torch
+
+    from .checkpoint import save_model
+    from .config import profile
+    from .device import device as pick_device
+    from .gan.discriminator import discriminator_config
+    from .gan.generator import generator_config
+    from .gan.train import gan_train_config, train_generator
+    from .paths import cache_dir
+    if args.stage != "generator":
+        raise StyletalkerError(f"unknown stage {args.stage!r}: only 'generator' can be trained so far")
+    prof = profile(args.profile)
+    dev = pick_device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    data = pathlib.Path(args.data) if args.data else cache_dir() / prof
+    if not (data / "manifest.json").exists():
+        if args.data:
+            raise StyletalkerError(f"no dataset at {data}: build it with 'styletalker data --profile {prof} "
+                                   f"--out {data}'")
+        from .data.build import build_dataset
+        print(f"building the {prof} dataset in {data} first")
+        build_dataset(data, prof, progress=not args.quiet)
+    gen_cfg = generator_config(prof, filtered=not args.baseline)
+    over = {k: v for k, v in dict(kimg=args.kimg, batch=args.batch, r1_gamma=args.r1_gamma,
+                                  seed=args.seed).items() if v is not None}
+    train_cfg = gan_train_config(prof, **over)
+    name = f"generator_{prof}" + ("_baseline" if args.baseline else "")
+    out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
+    t = time.time()
+    stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
+                                     time_limit_s=args.minutes * 60 if args.minutes else None,
+                                     progress=not args.quiet)
+    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
+        f"{torch.get_num_threads()} threads)"
+    meta = dict(profile=prof, data=str(data), kimg=round(summary["step"] * train_cfg.batch / 1e3, 2),
+                steps=summary["step"], seconds=round(summary["seconds"], 1),
+                images_per_s=round(summary["images_per_s"], 1), hardware=hw, finished=summary["done"],
+                train_config=dataclasses.asdict(train_cfg), torch=torch.__version__)
+    export = pathlib.Path(args.export) if args.export else out / name
+    save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta)
+    state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
+    print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
+          f"EMA generator written to {export}.safetensors (+ .json); checkpoint in {out}")
+
+
+def cmd_sample(args) -> None:
+    """Write N generator samples as PNG files, one seed per sample."""
+    import torch
+    from PIL import Image
+
+    from .gan.generator import to_uint8
+    from .gan.weights import load_generator
+    if args.n < 1:
+        raise StyletalkerError(f"--n {args.n}: ask for at least one sample")
+    if not 0 <= args.truncation <= 2:
+        raise StyletalkerError(f"--truncation {args.truncation} must be within 0..2 (1 = none, 0.7 typical)")
+    out = pathlib.Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise StyletalkerError(f"{out} exists and is not a folder: choose another -o path")
+    out.mkdir(parents=True, exist_ok=True)
+    G = load_generator(args.weights)
+    for i in range(args.n):
+        seed = args.seed + i
+        with torch.no_grad():
+            img = G.synthesis(G.sample_ws(1, psi=args.truncation, seed=seed))
+        path = out / f"seed{seed:05d}.png"
+        tmp = out / f".seed{seed:05d}.png.tmp"
+        Image.fromarray(to_uint8(img)[0]).save(tmp, format="PNG")
+        tmp.replace(path)
+    print(f"wrote {args.n} samples to {out} (seeds {args.seed}..{args.seed + args.n - 1}, "
+          f"truncation {args.truncation})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="styletalker", description="StyleTalker reproduction: the synthetic "
                                 "talking-head world, its datasets and (later) the talking-head generator.")
@@ -141,6 +223,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("voices", help=cmd_voices.__doc__, description=cmd_voices.__doc__)
     s.set_defaults(func=cmd_voices)
+
+    s = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
+    s.add_argument("stage", help="what to train: generator")
+    s.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default $STYLETALKER_PROFILE "
+                   "or default)")
+    s.add_argument("--data", default=None, help="dataset folder (default: data/cache/<profile>, built if missing)")
+    s.add_argument("--out", default=None, help="checkpoint folder (default out/train/generator_<profile>); "
+                   "an existing one is resumed")
+    s.add_argument("--export", default=None, help="where to write the EMA generator (NAME -> NAME.safetensors "
+                   "+ NAME.json; default inside --out)")
+    s.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
+    s.add_argument("--batch", type=int, default=None, help="images per step")
+    s.add_argument("--r1-gamma", type=float, default=None, help="R1 weight")
+    s.add_argument("--seed", type=int, default=None, help="training seed")
+    s.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    s.add_argument("--baseline", action="store_true", help="train the baseline without filtered non-linearities")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help=cmd_sample.__doc__, description=cmd_sample.__doc__)
+    s.add_argument("--n", type=int, default=8, help="number of samples")
+    s.add_argument("--truncation", type=float, default=0.7, help="psi: 1 = no truncation, smaller = more typical")
+    s.add_argument("--seed", type=int, default=0, help="seed of the first sample (sample i uses seed + i)")
+    s.add_argument("--weights", default=None, help="generator NAME(.safetensors) (default: the shipped one)")
+    s.add_argument("-o", "--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_sample)
     return p
 
 

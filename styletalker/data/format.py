@@ -25,6 +25,7 @@ LABEL_SHAPES = {
     "pose": ((6,), "yaw, pitch, roll in degrees, tx, ty in pixels from the centre, scale"),
     "eye_open": ((2,), "openness of the subject's right and left eye in [0, 1]"),
     "mouth": ((4,), "jaw_open, width, round, closure in [0, 1]"),
+    "brow": ((), "brow raise in [0, 1]"),
 }
 
 

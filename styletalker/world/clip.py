@@ -11,7 +11,6 @@ import dataclasses
 import numpy as np
 import torch
 
-from .. import tts
 from . import behaviour, head, render
 
 
@@ -20,7 +19,7 @@ class Clip:
     """A rendered clip with its ground truth."""
     frames: np.ndarray   # uint8 [T, H, W, 3]
     audio: np.ndarray    # float32 [T * sample_rate / fps] mono
-    labels: dict         # landmarks [T, 68, 2], pose [T, 6], eye_open [T, 2], mouth [T, 4] (float32)
+    labels: dict         # landmarks [T, 68, 2], pose [T, 6], eye_open [T, 2], mouth [T, 4], brow [T] (float32)
     meta: dict           # text, voice, style, phonemes, words, blinks, identity factors, seeds, lip lead
     fps: int = 25
     sample_rate: int = 16000
@@ -56,6 +55,7 @@ def make_clip(identity: torch.Tensor, text: str, voice: str, style: str, seed: i
 
     ``speech`` may be given (already synthesised); otherwise the text is spoken with espeak.
     """
+    from .. import tts                                            # imported here: rendering needs no speech stack
     rng = np.random.default_rng(seed)
     if speech is None:
         speech = tts.synthesize(text, voice=voice, rate=rate, pitch=pitch, sample_rate=sample_rate)
@@ -68,7 +68,7 @@ def make_clip(identity: torch.Tensor, text: str, voice: str, style: str, seed: i
     eyes, blink_events = behaviour.blinks(n, rng, fps)
     brow = behaviour.brow_track(pros, rng, fps)
     frames, landmarks = render_frames(identity, frame_params(pose, eyes, brow, mouth), resolution)
-    labels = dict(landmarks=landmarks, pose=pose, eye_open=eyes, mouth=mouth)
+    labels = dict(landmarks=landmarks, pose=pose, eye_open=eyes, mouth=mouth, brow=brow)
     meta = dict(
         text=text, voice=voice, style=style, seed=int(seed), rate=rate, pitch=pitch,
         phonemes=[(p.name, round(p.start, 4), round(p.end, 4)) for p in speech.phonemes],

@@ -1,0 +1,18 @@
+"""The one device helper: CUDA when asked for and present, else the CPU (everything runs on a CPU)."""
+from __future__ import annotations
+
+import torch
+
+from .errors import StyletalkerError
+
+
+def device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cpu`` / ``cuda`` / ``cuda:N`` as given (cuda must exist)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise StyletalkerError(f"device {name!r} asked for but no CUDA GPU is available: use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise StyletalkerError(f"unknown device {name!r}: use auto, cpu or cuda") from e
