@@ -134,17 +134,28 @@ def cmd_train(args) -> None:
     train_cfg = gan_train_config(prof, **over)
     name = f"generator_{prof}" + ("_baseline" if args.baseline else "")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
-    t = time.time()
-    stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
-                                     time_limit_s=args.minutes * 60 if args.minutes else None,
-                                     progress=not args.quiet)
+    init = None
+    if args.init:
+        from .gan.weights import load_generator
+        init = load_generator(args.init, expected=gen_cfg)
     hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
         f"{torch.get_num_threads()} threads)"
-    meta = dict(profile=prof, data=str(data), kimg=round(summary["step"] * train_cfg.batch / 1e3, 2),
-                steps=summary["step"], seconds=round(summary["seconds"], 1),
-                images_per_s=round(summary["images_per_s"], 1), hardware=hw, finished=summary["done"],
-                train_config=dataclasses.asdict(train_cfg), torch=torch.__version__)
     export = pathlib.Path(args.export) if args.export else out / name
+
+    def meta_of(step: int, seconds: float, done: bool, rate: float | None = None) -> dict:
+        return dict(profile=prof, data=str(data), kimg=round(step * train_cfg.batch / 1e3, 2), steps=step,
+                    seconds=round(seconds, 1), images_per_s=None if rate is None else round(rate, 1),
+                    hardware=hw, finished=done, init=args.init, train_config=dataclasses.asdict(train_cfg),
+                    torch=torch.__version__)
+
+    def export_now(stage, step: int, seconds: float) -> None:                # the EMA generator so far
+        save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta_of(step, seconds, False))
+
+    stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
+                                     time_limit_s=args.minutes * 60 if args.minutes else None,
+                                     progress=not args.quiet, init=init, on_checkpoint=export_now,
+                                     ckpt_every=args.ckpt_every)
+    meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
     save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta)
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
@@ -240,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--baseline", action="store_true", help="train the baseline without filtered non-linearities")
+    s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
+    s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)
 

@@ -31,8 +31,11 @@ def load_checkpoint(out) -> dict | None:
 
 
 def train(stage, steps: int, out, log_every: int = 50, ckpt_every: int = 500, time_limit_s: float | None = None,
-          progress: bool = True, desc: str = "training") -> dict:
-    """Run ``stage.step`` until ``steps`` (or the time limit). Returns {'step', 'seconds', 'images_per_s', 'done'}."""
+          progress: bool = True, desc: str = "training", on_checkpoint=None) -> dict:
+    """Run ``stage.step`` until ``steps`` (or the time limit). Returns {'step', 'seconds', 'images_per_s', 'done'}.
+
+    on_checkpoint(step, seconds): called after each checkpoint (e.g. to export the model so far).
+    """
     from tqdm.auto import tqdm
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,8 @@ def train(stage, steps: int, out, log_every: int = 50, ckpt_every: int = 500, ti
             over = time_limit_s is not None and now - t0 > time_limit_s
             if step % ckpt_every == 0 or step == steps or over:
                 checkpoint(step, elapsed + now - t0)
+                if on_checkpoint is not None:
+                    on_checkpoint(step, elapsed + now - t0)
             if over:
                 break
     bar.close()

@@ -218,8 +218,13 @@ class GanStage:
 def train_generator(data_root, out, gen_cfg: GeneratorConfig, disc_cfg: DiscriminatorConfig,
                     train_cfg: GanTrainConfig, device="cpu", time_limit_s: float | None = None,
                     progress: bool = True, bank: torch.Tensor | None = None, log_every: int = 50,
-                    ckpt_every: int = 500) -> tuple[GanStage, dict]:
-    """Train G_I (resuming from OUT/checkpoint.pt). Returns the stage (G, D, G_ema) and the loop's summary."""
+                    ckpt_every: int = 500, init: Generator | None = None,
+                    on_checkpoint=None) -> tuple[GanStage, dict]:
+    """Train G_I (resuming from OUT/checkpoint.pt). Returns the stage (G, D, G_ema) and the loop's summary.
+
+    init: a generator to start G and G_ema from (fine-tuning with a fresh D); ignored when resuming.
+    on_checkpoint(stage, step, seconds): called after every checkpoint.
+    """
     from ..training import train
     torch.manual_seed(train_cfg.seed)
     if bank is None:
@@ -227,8 +232,12 @@ def train_generator(data_root, out, gen_cfg: GeneratorConfig, disc_cfg: Discrimi
     if bank.shape[-1] != gen_cfg.resolution:
         raise StyletalkerError(f"dataset frames are {bank.shape[-1]} px but the generator makes "
                                f"{gen_cfg.resolution} px: use the dataset of the same profile")
-    stage = GanStage(Generator(gen_cfg), Discriminator(disc_cfg), bank, train_cfg, device)
+    G = Generator(gen_cfg)
+    if init is not None:
+        G.load_state_dict(init.state_dict())
+    stage = GanStage(G, Discriminator(disc_cfg), bank, train_cfg, device)
+    hook = None if on_checkpoint is None else (lambda step, sec: on_checkpoint(stage, step, sec))
     steps = int(np.ceil(train_cfg.kimg * 1e3 / train_cfg.batch))
     summary = train(stage, steps, out, log_every=log_every, ckpt_every=ckpt_every, time_limit_s=time_limit_s,
-                    progress=progress, desc="G_I")
+                    progress=progress, desc="G_I", on_checkpoint=hook)
     return stage, summary
