@@ -103,8 +103,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s_a @ s_b, disp=False)
-    covmean = covmean.real
+    covmean = np.real(scipy.linalg.sqrtm(s_a @ s_b))
     return float(np.square(mu_a - mu_b).sum() + np.trace(s_a + s_b - 2 * covmean))
 
 

@@ -1,0 +1,214 @@
+"""G_I: modulation, alias-free filters, resampling, the layer schedule, equivariance, losses, checkpoints, training
+resume, and the sample/train commands."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from styletalker.checkpoint import save_model
+from styletalker.cli import main as cli_main
+from styletalker.errors import StyletalkerError
+from styletalker.gan.discriminator import Discriminator, discriminator_config, minibatch_stddev
+from styletalker.gan.filters import (apply_separable, frequency_response, lowpass_filter, resample_matrix,
+                                     upfirdn2d, upfirdn2d_reference)
+from styletalker.gan.generator import (Generator, generator_config, layer_schedule, modulate_weights,
+                                       modulated_conv2d)
+from styletalker.gan.metrics import eq_t, frechet_distance, translate_integer
+from styletalker.gan.train import (GanStage, d_logistic_loss, d_r1_penalty, g_nonsaturating_loss,
+                                   gan_train_config, train_generator)
+from styletalker.gan.weights import SHIPPED_GENERATOR, load_generator
+
+
+def test_demodulated_weights_have_unit_norm_per_output_channel():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(8, 5, 3, 3, generator=g)
+    s = torch.rand(4, 5, generator=g) * 3 + 0.1
+    wm = modulate_weights(w, s)                                      # [N, O, I, k, k]
+    norms = wm.square().sum([2, 3, 4]).sqrt()
+    assert torch.allclose(norms, torch.ones(4, 8), atol=1e-5)
+    plain = modulate_weights(w, s, demodulate=False)
+    assert not torch.allclose(plain.square().sum([2, 3, 4]).sqrt(), torch.ones(4, 8), atol=0.1)
+
+
+def test_modulated_conv_equals_grouped_per_sample_convolution():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 5, 9, 9, generator=g)
+    w = torch.randn(7, 5, 3, 3, generator=g)
+    s = torch.rand(3, 5, generator=g) + 0.5
+    # the reference: StyleGAN's fused form with per-sample weights (after its pre-normalisation)
+    wn = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
+    sn = s * s.square().mean().rsqrt()
+    wm = modulate_weights(wn, sn)
+    ref = F.conv2d(x.reshape(1, -1, 9, 9), wm.reshape(-1, 5, 3, 3), padding=2, groups=3).reshape(3, 7, 11, 11)
+    assert torch.allclose(modulated_conv2d(x, w, s, padding=2), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("profile", ["quick", "default", "full"])
+def test_lowpass_filters_meet_cutoff_and_stopband(profile):
+    """Every layer's filters pass below f_c - f_h, are at -6 dB at f_c, and attenuate beyond the stop-band f_t."""
+    G = Generator(generator_config(profile))
+    checked = 0
+    for layer in G.synthesis.layers:
+        tmp = layer.rates[1]
+        for f, cutoff, side in ((layer.up_filter, layer.cutoffs[0], 0), (layer.down_filter, layer.cutoffs[1], 2)):
+            if f.numel() == 0:
+                continue
+            s = layer_schedule(G.cfg)
+            i = list(G.synthesis.layers).index(layer)
+            hw = float(s["half_widths"][max(i - 1, 0)] if side == 0 else s["half_widths"][i])
+            freq, mag = frequency_response(f, tmp)
+            atten = scipy.signal.kaiser_atten(f.numel(), 2 * hw / (tmp / 2))   # the design's promise, in dB
+            assert atten > 10
+            assert abs(float(f.sum()) - 1) < 1e-5                        # unit DC gain
+            passband = freq <= max(cutoff - hw, 0)
+            stopband = freq >= cutoff + hw
+            assert mag[passband].min() > 1 - 2 * 10 ** (-atten / 20) - 1e-3
+            assert mag[stopband].max() < 2 * 10 ** (-atten / 20)
+            if cutoff > hw:                                              # a transition band inside (0, f_t)
+                assert abs(np.interp(cutoff, freq, mag) - 0.5) < 0.05
+            checked += 1
+    assert checked >= 4
+
+
+def test_last_layers_are_critically_sampled_and_cutoffs_rise():
+    cfg = generator_config("default")
+    s = layer_schedule(cfg)
+    assert np.all(np.diff(s["cutoffs"]) >= 0)
+    assert np.allclose(s["cutoffs"][-cfg.num_critical - 1:], s["rates"][-cfg.num_critical - 1:] / 2)
+    assert np.all(s["cutoffs"][:-cfg.num_critical - 1] < s["rates"][:-cfg.num_critical - 1] / 2)
+    assert s["sizes"][-1] == cfg.resolution
+
+
+@pytest.mark.parametrize("up,down,pad", [(2, 1, (9, 8, 9, 8)), (4, 1, (2, -1, 2, -1)), (1, 2, (0, 0, 0, 0)),
+                                         (2, 2, (1, 2, 3, 4)), (2, 1, (-12, 14, 30, -5))])
+def test_upfirdn2d_fast_paths_match_the_definition(up, down, pad):
+    f = lowpass_filter(6 * max(up, down), 8, 10, 64)
+    x = torch.randn(2, 3, 20, 24, generator=torch.Generator().manual_seed(2))
+    ref = upfirdn2d_reference(x, f, up, down, pad, gain=up * up)
+    assert torch.allclose(upfirdn2d(x, f, up, down, pad, gain=up * up), ref, atol=1e-5)
+    if pad[0] == pad[2] and pad[1] == pad[3]:
+        xs = torch.randn(2, 3, 22, 22)
+        m = resample_matrix(22, f, up, down, (pad[0], pad[1]), gain=up)
+        assert torch.allclose(apply_separable(xs, m), upfirdn2d_reference(xs, f, up, down, pad, gain=up * up),
+                              atol=1e-5)
+
+
+def test_generator_shapes_truncation_and_mixing_codes():
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    z = torch.randn(3, G.cfg.z_dim)
+    ws = G.mapping(z)
+    assert ws.shape == (3, G.num_ws, G.cfg.w_dim)
+    assert torch.allclose(ws[:, 0], ws[:, -1])                      # broadcast to W+
+    G.mapping.w_avg.copy_(torch.randn(G.cfg.w_dim))
+    assert torch.allclose(G.mapping(z, psi=0.0), G.w_avg.expand(3, G.num_ws, -1))
+    half = G.mapping(z, psi=0.5)
+    assert torch.allclose(half, 0.5 * (ws + G.w_avg), atol=1e-5)
+    img = G.synthesis(ws)
+    assert img.shape == (3, 3, 32, 32) and torch.isfinite(img).all()
+
+
+def test_translate_integer_and_eq_t():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    y, m = translate_integer(x, 0.25, 0)                             # one pixel to the right
+    assert torch.equal(y[0, 0, :, 1:], x[0, 0, :, :3]) and m[0, 0, :, 0].sum() == 0
+    torch.manual_seed(0)
+    cfg = generator_config("quick", margin=10)
+    eq_f = eq_t(Generator(cfg).eval(), n=8, max_shift=2 / 32)
+    eq_b = eq_t(Generator(dataclasses.replace(cfg, filtered=False)).eval(), n=8, max_shift=2 / 32)
+    assert eq_f > eq_b + 10, (eq_f, eq_b)                            # the filtered non-linearity removes aliasing
+
+
+def test_losses_and_r1():
+    zero = torch.zeros(4)
+    assert math.isclose(float(d_logistic_loss(zero, zero)), 2 * math.log(2), rel_tol=1e-6)
+    assert math.isclose(float(g_nonsaturating_loss(zero)), math.log(2), rel_tol=1e-6)
+    assert float(d_logistic_loss(torch.full((4,), 9.0), torch.full((4,), -9.0))) < 1e-3
+    w = torch.randn(1, 3, 4, 4)
+    real = torch.randn(5, 3, 4, 4, requires_grad=True)
+    logits = (real * w).sum([1, 2, 3])                               # a linear D: grad = w everywhere
+    assert torch.allclose(d_r1_penalty(logits, real), w.square().sum())
+
+
+def test_minibatch_stddev_and_discriminator_shape():
+    x = torch.randn(8, 4, 4, 4)
+    y = minibatch_stddev(x, 4)
+    assert y.shape == (8, 5, 4, 4)
+    assert torch.allclose(minibatch_stddev(torch.ones(8, 4, 4, 4), 4)[:, -1], torch.full((8, 4, 4), 1e-4), atol=1e-5)
+    D = Discriminator(discriminator_config("quick"))
+    assert D(torch.randn(4, 3, 32, 32)).shape == (4,)
+
+
+def _tiny_run(tmp_path, name, steps_kimg, bank):
+    cfg = gan_train_config("quick", batch=4, kimg=steps_kimg, r1_every=2)
+    stage, summary = train_generator(None, tmp_path / name, generator_config("quick"), discriminator_config("quick"),
+                                     cfg, "cpu", progress=False, bank=bank, log_every=1, ckpt_every=2)
+    return stage, summary
+
+
+def test_training_resumes_exactly_from_its_checkpoint(tmp_path):
+    bank = (torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    straight, s1 = _tiny_run(tmp_path, "a", 0.016, bank)             # 4 steps
+    _tiny_run(tmp_path, "b", 0.008, bank)                            # 2 steps, then resumed to 4
+    resumed, s2 = _tiny_run(tmp_path, "b", 0.016, bank)
+    assert s1["step"] == s2["step"] == 4 and s2["done"]
+    for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 4 and "loss_d" in log[0] and "loss_g" in log[0]
+
+
+def test_checkpoint_reloads_identically_and_rejects_another_config(tmp_path):
+    torch.manual_seed(3)
+    G = Generator(generator_config("quick")).eval()
+    G.mapping.w_avg.normal_()
+    save_model(tmp_path / "g", G, G.cfg, kind="generator", meta=dict(note="test"))
+    H = load_generator(tmp_path / "g.safetensors")
+    ws = G.sample_ws(2, psi=0.7, seed=5)
+    assert torch.equal(ws, H.sample_ws(2, psi=0.7, seed=5))
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(ws), H.synthesis(ws))
+    with pytest.raises(StyletalkerError, match="channel_max"):
+        load_generator(tmp_path / "g", expected=generator_config("quick", channel_max=32))
+    with pytest.raises(StyletalkerError, match="not found"):
+        load_generator(tmp_path / "missing")
+
+
+def test_shipped_generator_is_small_and_draws_faces():
+    assert SHIPPED_GENERATOR.with_suffix(".safetensors").stat().st_size < 15e6
+    G = load_generator()
+    assert G.cfg.resolution == 64 and G.cfg.filtered
+    img = G.synthesis(G.sample_ws(4, psi=0.7, seed=0))
+    assert img.shape == (4, 3, 64, 64)
+    # samples differ from each other and are not flat
+    assert img.std(0).mean() > 0.05 and img.std([1, 2, 3]).min() > 0.1
+    meta = __import__("json").loads(SHIPPED_GENERATOR.with_suffix(".json").read_text())["meta"]
+    assert meta["hardware"] and meta["total_kimg"] > 0
+
+
+def test_frechet_distance_zero_for_same_and_grows_with_shift():
+    x = np.random.default_rng(0).normal(size=(500, 4))
+    assert abs(frechet_distance(x, x)) < 1e-6
+    assert frechet_distance(x, x + 1) == pytest.approx(4.0, rel=0.05)
+
+
+def test_sample_command_writes_pngs_and_rejects_bad_input(tmp_path, capsys):
+    from PIL import Image
+    assert cli_main(["sample", "--n", "3", "--truncation", "0.7", "--seed", "7", "-o", str(tmp_path / "s")]) == 0
+    files = sorted((tmp_path / "s").glob("*.png"))
+    assert [f.name for f in files] == ["seed00007.png", "seed00008.png", "seed00009.png"]
+    a = np.asarray(Image.open(files[0]))
+    assert a.shape == (64, 64, 3)
+    cli_main(["sample", "--n", "1", "--seed", "7", "-o", str(tmp_path / "t")])
+    assert np.array_equal(a, np.asarray(Image.open(tmp_path / "t" / "seed00007.png")))   # one seed per sample
+    assert cli_main(["sample", "--n", "0", "-o", str(tmp_path / "u")]) == 2
+    assert cli_main(["sample", "--truncation", "5", "-o", str(tmp_path / "u")]) == 2
+    assert cli_main(["sample", "--weights", str(tmp_path / "nope"), "-o", str(tmp_path / "u")]) == 2
+    err = capsys.readouterr().err
+    assert "at least one sample" in err and "truncation" in err and "not found" in err
+    assert cli_main(["train", "generator", "--profile", "quick", "--data", str(tmp_path / "nodata")]) == 2
+    assert "styletalker data" in capsys.readouterr().err
