@@ -1,0 +1,122 @@
+"""Reconstruction-assisted training of G_I: G's synthesis network as the decoder of an autoencoder, then the mapping
+network fitted to the encoder's codes.
+
+Adversarial training alone needs far more images than a 2-core CPU can show in hours (about 5 img/s here). DESIGN.md
+section 3 allows a reconstruction-assisted scheme that keeps the style-based architecture and W+: a small encoder
+maps a real frame to one code w (offset from w_avg, broadcast to W+), G.synthesis renders it, and both learn to
+reconstruct (L1 on pixels and on image gradients). Afterwards the mapping network z -> w is trained to reproduce
+the distribution of encoded codes (sliced Wasserstein distance), so that sampling, truncation and W+ editing work as
+for a GAN. Our construction; the notebook says so.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .generator import Generator
+from .train import to_float
+
+
+class FrameEncoder(nn.Module):
+    """images [N, 3, R, R] in [-1, 1] -> w offsets [N, w_dim]: strided 3x3 convs down to 4x4, then a linear layer."""
+
+    def __init__(self, resolution: int, w_dim: int, width: int = 32, max_width: int = 128):
+        super().__init__()
+        layers, c, r = [], 3, resolution
+        while r > 4:
+            n = min(width, max_width)
+            layers += [nn.Conv2d(c, n, 3, 2, 1), nn.LeakyReLU(0.2)]
+            c, r, width = n, r // 2, width * 2
+        self.net = nn.Sequential(*layers)
+        self.fc = nn.Linear(c * 16, w_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.net(x).flatten(1))
+
+
+def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences of two image batches (rewards sharp edges)."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]                    # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]                    # noqa: E731
+    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+
+
+class AutoencoderStage:
+    """One step: encode a batch of real frames, render, reconstruct (pixel + gradient L1); updates E and G.synthesis."""
+
+    def __init__(self, G: Generator, bank: torch.Tensor, batch: int = 32, lr: float = 0.002, grad_weight: float = 1.0,
+                 seed: int = 0, device="cpu"):
+        self.G, self.bank, self.batch, self.device = G.to(device), bank, batch, device
+        self.E = FrameEncoder(G.cfg.resolution, G.cfg.w_dim).to(device)
+        self.grad_weight = grad_weight
+        self.opt = torch.optim.Adam(list(self.E.parameters()) + list(G.synthesis.parameters()), lr=lr,
+                                    betas=(0.9, 0.99))
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def state(self) -> dict:
+        from .train import _GeneratorState
+        return dict(G=self.G, E=self.E, opt=self.opt, rng=_GeneratorState(self.gen))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """real images [N, 3, R, R] in [-1, 1] -> W+ [N, num_ws, w_dim] (one code broadcast to every layer)."""
+        w = self.G.w_avg + self.E(x)
+        return w.unsqueeze(1).repeat(1, self.G.num_ws, 1)
+
+    def step(self, i: int) -> dict[str, float]:
+        idx = torch.randint(len(self.bank), [self.batch], generator=self.gen)
+        x = to_float(self.bank[idx]).to(self.device)
+        y = self.G.synthesis(self.encode(x))
+        l1 = (y - x).abs().mean()
+        lg = gradient_l1(y, x)
+        loss = l1 + self.grad_weight * lg
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return dict(l1=l1.item(), grad_l1=lg.item())
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_dirs: int = 64, gen: torch.Generator | None = None):
+    """Sliced Wasserstein-2 distance between point sets a, b [N, D] (same N): mean over random unit directions of
+    the squared distance between the sorted projections."""
+    d = torch.randn(a.shape[1], n_dirs, generator=gen)
+    d = d / d.norm(dim=0, keepdim=True)
+    pa, pb = (a @ d).sort(0).values, (b @ d).sort(0).values
+    return (pa - pb).square().mean()
+
+
+def fit_mapping(G: Generator, codes: torch.Tensor, steps: int = 2000, batch: int = 512, lr: float = 0.01,
+                seed: int = 0) -> list[float]:
+    """Train G.mapping so that w = mapping(z), z ~ N(0, I), matches the distribution of ``codes`` [N, w_dim];
+    sets w_avg to the codes' mean. Returns the loss curve."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(codes.mean(0))
+    opt = torch.optim.Adam(G.mapping.parameters(), lr=lr)
+    curve = []
+    for _ in range(steps):
+        z = torch.randn(batch, G.cfg.z_dim, generator=g)
+        w = G.mapping(z)[:, 0]
+        target = codes[torch.randint(len(codes), [batch], generator=g)]
+        loss = sliced_wasserstein(w, target, gen=g) + (w.mean(0) - target.mean(0)).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        curve.append(loss.item())
+    return curve
+
+
+@torch.no_grad()
+def encode_bank(stage: AutoencoderStage, bank: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The single w code [N, w_dim] of every frame."""
+    out = []
+    for a in range(0, len(bank), batch):
+        out.append((stage.G.w_avg + stage.E(to_float(bank[a:a + batch]).to(stage.device))).cpu())
+    return torch.cat(out)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1]."""
+    return 20 * math.log10(2) - 10 * math.log10(max(F.mse_loss(a, b).item(), 1e-20))
