@@ -151,12 +151,27 @@ def cmd_train(args) -> None:
     def export_now(stage, step: int, seconds: float) -> None:                # the EMA generator so far
         save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta_of(step, seconds, False))
 
-    stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
-                                     time_limit_s=args.minutes * 60 if args.minutes else None,
-                                     progress=not args.quiet, init=init, on_checkpoint=export_now,
-                                     ckpt_every=args.ckpt_every)
-    meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
-    save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta)
+    if args.scheme == "recon":                                       # autoencoder warm start, mapping fitted
+        from .gan.autoencoder import train_reconstruction
+        from .gan.generator import Generator
+        from .gan.train import frame_bank
+        G = init if init is not None else Generator(gen_cfg)
+        stage, summary = train_reconstruction(G, frame_bank(data, "train", not args.quiet), out,
+                                              kimg=train_cfg.kimg, batch=train_cfg.batch,
+                                              time_limit_s=args.minutes * 60 if args.minutes else None,
+                                              progress=not args.quiet, device=dev)
+        meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
+        meta.update(scheme="recon", reconstruction_psnr=round(summary["psnr"], 2),
+                    mapping_loss=round(summary["mapping_loss"], 4))
+        save_model(export, G, gen_cfg, kind="generator", meta=meta)
+    else:
+        stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
+                                         time_limit_s=args.minutes * 60 if args.minutes else None,
+                                         progress=not args.quiet, init=init, on_checkpoint=export_now,
+                                         ckpt_every=args.ckpt_every)
+        meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
+        meta.update(scheme="adversarial")
+        save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta)
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
           f"EMA generator written to {export}.safetensors (+ .json); checkpoint in {out}")
@@ -252,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--baseline", action="store_true", help="train the baseline without filtered non-linearities")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
+    s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
+                   help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
+                   "fitted to the codes; for CPU budgets)")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

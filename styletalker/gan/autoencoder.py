@@ -87,10 +87,11 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_dirs: int = 64, gen: 
     return (pa - pb).square().mean()
 
 
-def fit_mapping(G: Generator, codes: torch.Tensor, steps: int = 2000, batch: int = 512, lr: float = 0.01,
+def fit_mapping(G: Generator, codes: torch.Tensor, steps: int = 2000, batch: int = 512, lr: float = 1.0,
                 seed: int = 0) -> list[float]:
     """Train G.mapping so that w = mapping(z), z ~ N(0, I), matches the distribution of ``codes`` [N, w_dim];
-    sets w_avg to the codes' mean. Returns the loss curve."""
+    sets w_avg to the codes' mean. Returns the loss curve. (lr is for the raw, equalised parameters: the
+    mapping's 0.01 learning-rate multiplier makes 1.0 here an effective 0.01.)"""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         G.mapping.w_avg.copy_(codes.mean(0))
@@ -120,3 +121,27 @@ def encode_bank(stage: AutoencoderStage, bank: torch.Tensor, batch: int = 256) -
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of images in [-1, 1]."""
     return 20 * math.log10(2) - 10 * math.log10(max(F.mse_loss(a, b).item(), 1e-20))
+
+
+def train_reconstruction(G: Generator, bank: torch.Tensor, out, kimg: float, batch: int = 32,
+                         time_limit_s: float | None = None, progress: bool = True, device="cpu",
+                         mapping_steps: int = 2000) -> tuple[AutoencoderStage, dict]:
+    """The whole scheme: autoencoder steps (resumable in OUT), then the mapping fitted to the encoded codes.
+
+    Returns the stage (its G is the trained generator, in eval mode) and the loop's summary plus the final
+    reconstruction PSNR on 256 frames and the mapping's last loss.
+    """
+    from ..training import train
+    G.train()
+    stage = AutoencoderStage(G, bank, batch=batch, device=device)
+    steps = int(math.ceil(kimg * 1e3 / batch))
+    summary = train(stage, steps, out, log_every=20, ckpt_every=100, time_limit_s=time_limit_s,
+                    progress=progress, desc="G_I autoencoder")
+    G.eval()
+    codes = encode_bank(stage, bank)
+    curve = fit_mapping(G, codes, steps=mapping_steps)
+    with torch.no_grad():
+        x = to_float(bank[torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))[:256]]).to(device)
+        summary["psnr"] = psnr(G.synthesis(stage.encode(x)), x)
+    summary["mapping_loss"] = curve[-1]
+    return stage, summary
