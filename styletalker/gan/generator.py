@@ -32,8 +32,8 @@ class GeneratorConfig:
     num_critical: int = 2           # last layers sampled critically (cutoff = Nyquist)
     channel_base: int = 1536        # channels = min(channel_base / 2 / cutoff, channel_max)
     channel_max: int = 128          # widest layer
-    margin: int = 10                # extra samples on each side of the internal feature maps (StyleGAN3's 10;
-                                    # 4 lets border effects reach the image and costs ~25 dB of EQ-T)
+    margin: int = 8                 # extra samples on each side of the internal feature maps; 4 lets border
+                                    # effects reach the image (EQ-T 41 dB), 8 gives 70 dB, StyleGAN3's 10 is slower
     first_cutoff: float = 2.0       # cutoff of the input layer (cycles per image)
     first_stopband: float = 2 ** 2.1  # stop-band of the input layer
     last_stopband_rel: float = 2 ** 0.3  # last stop-band relative to the last cutoff
