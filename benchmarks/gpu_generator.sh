@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# Train the shipped G_I (and its baseline) on a lent GPU machine, in one call of a few minutes.
+# Train the shipped G_I on a lent GPU machine in one call, resumable across sessions.
 #
 # Run from the repository root on a machine that has torch with CUDA (no install: PYTHONPATH points at the checkout).
-# DATA: a copy of the train split's labels (json + npz, no mp4 needed: frames are re-rendered from the labels), e.g.
-#   the train split's */*.json and */*.npz plus manifest.json (see docs/model_cards/generator_default.md).
-# Three runs share the GPU: the filtered generator with R1 gamma 0.5 and 0.1, and the baseline without filtered
-# non-linearities (gamma 0.5). Each stops after MINUTES and writes its EMA generator to $OUT.
+# DATA: a copy of the default dataset's manifest.json and train split labels (train/*/*.json and *.npz, no mp4:
+# frames are re-rendered from the labels), about 20 MB; see docs/model_cards/generator_default.md.
+# RESUME: a folder holding ckpt.part.* from an earlier call (the device tool brings back at most 8 files of 16 MB,
+# so the 66 MB training checkpoint travels in 15 MB parts). Without it, G starts from the shipped weights with a
+# fresh discriminator.
+# Writes to $OUT: generator_default.safetensors/.json (the EMA generator), log.jsonl and ckpt.part.* (8 files).
+# BASELINE=1 also trains the baseline without filtered non-linearities, concurrently (its outputs go to a tarball
+# instead of the checkpoint parts).
 set -euo pipefail
 DATA=${DATA:-out/gpu_carry/default}
+RESUME=${RESUME:-out/gpu_ckpt}
 MINUTES=${MINUTES:-8}
-BATCH=${BATCH:-64}
+BATCH=${BATCH:-256}
 OUT=${OUT:-out/gpu}
-RUNS=/tmp/gpu_runs          # everything goes into one tarball at the end (the device tool brings back 8 files)
-mkdir -p "$OUT" "$RUNS"
+mkdir -p "$OUT" /tmp/gtrain/main
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
-# render the frame bank once (cached next to the data), shared by the three runs
 python3 -c "
 import time, torch; torch.set_num_threads(16); t = time.time()
 from styletalker.gan.train import frame_bank
 b = frame_bank('$DATA', 'train', progress=False); print('bank', tuple(b.shape), f'{time.time() - t:.1f} s')"
-run() {  # name, extra args
-  local name=$1; shift
-  OMP_NUM_THREADS=4 python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" \
-    --minutes "$MINUTES" --device auto --quiet --out "/tmp/gtrain/$name" --export "$RUNS/$name" "$@" \
-    > "$RUNS/$name.txt" 2>&1 || echo "run $name failed" >> "$RUNS/$name.txt"
-  cp "/tmp/gtrain/$name/log.jsonl" "$RUNS/$name.log.jsonl" 2>/dev/null || true
-}
-run generator_default --r1-gamma 0.5 &
-run generator_default_g01 --r1-gamma 0.1 &
-run generator_default_baseline --r1-gamma 0.5 --baseline &
+init=()
+if ls "$RESUME"/ckpt.part.* >/dev/null 2>&1; then
+  cat "$RESUME"/ckpt.part.* > /tmp/gtrain/main/checkpoint.pt
+  echo "resuming from $RESUME"
+else
+  init=(--init styletalker/weights/generator_default)
+fi
+if [ "${BASELINE:-0}" = 1 ]; then
+  python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" --minutes "$MINUTES" \
+    --device auto --quiet --baseline --out /tmp/gtrain/baseline --export /tmp/gtrain/baseline/generator_default_baseline \
+    > /tmp/gtrain/baseline.txt 2>&1 &
+fi
+python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" --minutes "$MINUTES" \
+  --device auto --quiet --out /tmp/gtrain/main --export "$OUT/generator_default" --ckpt-every 100 "${init[@]}"
 wait
-tail -n 3 "$RUNS"/*.txt
-tar czf "$OUT/gpu_runs.tgz" -C "$RUNS" .
-cp "$RUNS"/generator_default.safetensors "$RUNS"/generator_default.json "$OUT"/ 2>/dev/null || true
-nvidia-smi --query-gpu=name,memory.used --format=csv || true
+cp /tmp/gtrain/main/log.jsonl "$OUT/log.jsonl"
+split -b 15M -d /tmp/gtrain/main/checkpoint.pt "$OUT/ckpt.part."
+if [ "${BASELINE:-0}" = 1 ]; then
+  cat /tmp/gtrain/baseline.txt
+  tar czf "$OUT/baseline.tgz" -C /tmp/gtrain/baseline generator_default_baseline.safetensors \
+    generator_default_baseline.json log.jsonl
+fi
+ls -la "$OUT"
