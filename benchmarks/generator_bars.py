@@ -29,21 +29,10 @@ import numpy as np
 import torch
 
 from styletalker.data import format as fmt
-from styletalker.face import FaceAnalyzer, eye_aspect_ratio, mouth_opening
+from styletalker.face import FaceAnalyzer, best_threshold
 from styletalker.gan.metrics import eq_t, face_stats, frechet_distance, generate, wasserstein_1d
-from styletalker.gan.train import frame_bank
+from styletalker.data.frames import frame_bank
 from styletalker.gan.weights import SHIPPED_GENERATOR, WEIGHTS_DIR, load_generator
-
-
-def best_threshold(x: np.ndarray, positive: np.ndarray, above: bool) -> float:
-    """Threshold on x maximising balanced accuracy for ``positive`` (x > thr if above else x < thr)."""
-    best, thr = -1.0, float(np.nanmedian(x))
-    for c in np.unique(np.nanpercentile(x, np.linspace(1, 99, 197))):
-        pred = x > c if above else x < c
-        ba = 0.5 * (pred[positive].mean() + (~pred[~positive]).mean())
-        if ba > best:
-            best, thr = ba, float(c)
-    return thr
 
 
 def synthesis_speed(G, batch: int = 32, reps: int = 3) -> float:

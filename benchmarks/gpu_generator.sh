@@ -3,7 +3,7 @@
 #
 # Run from the repository root on a machine that has torch with CUDA (no install: PYTHONPATH points at the checkout).
 # DATA: a copy of the default dataset's manifest.json and train split labels (train/*/*.json and *.npz, no mp4:
-# frames are re-rendered from the labels), about 20 MB; see docs/model_cards/generator_default.md.
+# frames are re-rendered from the labels), about 20 MB; see styletalker/weights/MODEL_CARD.md.
 # RESUME: a folder holding ckpt.part.* from an earlier call (the device tool brings back at most 8 files of 16 MB,
 # so the 66 MB training checkpoint travels in 15 MB parts). Without it, G starts from the shipped weights with a
 # fresh discriminator.
@@ -21,7 +21,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 python3 -c "
 import time, torch; torch.set_num_threads(16); t = time.time()
-from styletalker.gan.train import frame_bank
+from styletalker.data.frames import frame_bank
 b = frame_bank('$DATA', 'train', progress=False); print('bank', tuple(b.shape), f'{time.time() - t:.1f} s')"
 init=()
 if ls "$RESUME"/ckpt.part.* >/dev/null 2>&1; then

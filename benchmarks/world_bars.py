@@ -46,8 +46,8 @@ import numpy as np
 
 from styletalker.audio import MelConfig, energy_envelope, log_mel
 from styletalker.data import format as fmt
-from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, eye_aspect_ratio, landmark_error, \
-    mouth_opening
+from styletalker.face import MOUTH, FaceAnalyzer, balanced_accuracy, best_threshold, embedding_distance, \
+    eye_aspect_ratio, landmark_error, mouth_opening
 from styletalker.videoio import read_video, read_video_audio
 from styletalker.world.behaviour import LIP_LEAD_S, STYLES
 
@@ -159,24 +159,6 @@ def peak_lag(c: np.ndarray, max_lag: int = MAX_LAG) -> tuple[int, float]:
         if d < 0:
             sub = k + 0.5 * (c[k - 1] - c[k + 1]) / d
     return k - max_lag, sub - max_lag
-
-
-def pick_threshold(x: np.ndarray, closed: np.ndarray) -> float:
-    """EAR threshold (closed if EAR < thr) maximising balanced accuracy on (x, closed)."""
-    xs = np.unique(x)
-    cands = np.concatenate([[xs[0] - 1e-6], (xs[1:] + xs[:-1]) / 2, [xs[-1] + 1e-6]])
-    best, thr = -1.0, float(cands[0])
-    for c in cands:
-        ba = balanced_acc(x < c, closed)
-        if ba > best:
-            best, thr = ba, float(c)
-    return thr
-
-
-def balanced_acc(pred_closed: np.ndarray, closed: np.ndarray) -> float:
-    rates = [np.mean(pred_closed[closed] == 1) if closed.any() else np.nan,
-             np.mean(pred_closed[~closed] == 0) if (~closed).any() else np.nan]
-    return float(np.nanmean(rates))
 
 
 def style_cv(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int) -> dict:
@@ -313,10 +295,10 @@ def main(argv=None) -> dict:
         keep = (g_open < 0.3) | (g_open > 0.7)
         closed = g_open < 0.3
         sel_a, sel_b = keep & in_a, keep & ~in_a
-        thr = pick_threshold(x_ear[sel_a], closed[sel_a])
+        thr = best_threshold(x_ear[sel_a], closed[sel_a])
         pc = x_ear < thr
         return dict(threshold=thr, accuracy=float(np.mean(pc[sel_b] == closed[sel_b])),
-                    balanced_accuracy=balanced_acc(pc[sel_b], closed[sel_b]),
+                    balanced_accuracy=balanced_accuracy(pc[sel_b], closed[sel_b]),
                     all_open_baseline_accuracy=float(1 - closed[sel_b].mean()),
                     n_eval=int(sel_b.sum()), n_eval_closed=int((sel_b & closed).sum()),
                     n_pick=int(sel_a.sum()), n_pick_closed=int((sel_a & closed).sum()),

@@ -101,7 +101,6 @@ def cmd_train(args) -> None:
     """Train a model stage (for now: generator, the StyleGAN3-style G_I), resuming from the last checkpoint."""
     import dataclasses
     import platform
-    import time
 
     import torch
 
@@ -154,7 +153,7 @@ def cmd_train(args) -> None:
     if args.scheme == "recon":                                       # autoencoder warm start, mapping fitted
         from .gan.autoencoder import train_reconstruction
         from .gan.generator import Generator
-        from .gan.train import frame_bank
+        from .data.frames import frame_bank
         G = init if init is not None else Generator(gen_cfg)
         stage, summary = train_reconstruction(G, frame_bank(data, "train", not args.quiet), out,
                                               kimg=train_cfg.kimg, batch=train_cfg.batch,
@@ -179,9 +178,12 @@ def cmd_train(args) -> None:
 
 def cmd_sample(args) -> None:
     """Write N generator samples as PNG files, one seed per sample."""
+    import io
+
     import torch
     from PIL import Image
 
+    from .data.format import atomic_write_bytes
     from .gan.generator import to_uint8
     from .gan.weights import load_generator
     if args.n < 1:
@@ -193,14 +195,14 @@ def cmd_sample(args) -> None:
         raise StyletalkerError(f"{out} exists and is not a folder: choose another -o path")
     out.mkdir(parents=True, exist_ok=True)
     G = load_generator(args.weights)
-    for i in range(args.n):
-        seed = args.seed + i
+    for a in range(0, args.n, 32):
+        seeds = range(args.seed + a, args.seed + min(a + 32, args.n))
         with torch.no_grad():
-            img = G.synthesis(G.sample_ws(1, psi=args.truncation, seed=seed))
-        path = out / f"seed{seed:05d}.png"
-        tmp = out / f".seed{seed:05d}.png.tmp"
-        Image.fromarray(to_uint8(img)[0]).save(tmp, format="PNG")
-        tmp.replace(path)
+            imgs = to_uint8(G.synthesis(G.ws_for_seeds(seeds, psi=args.truncation)))
+        for seed, img in zip(seeds, imgs):
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            atomic_write_bytes(out / f"seed{seed:05d}.png", buf.getvalue())
     print(f"wrote {args.n} samples to {out} (seeds {args.seed}..{args.seed + args.n - 1}, "
           f"truncation {args.truncation})")
 

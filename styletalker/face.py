@@ -269,3 +269,26 @@ def cosine_similarity(a, b) -> np.ndarray:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def balanced_accuracy(pred, positive) -> float:
+    """Mean of the true-positive and true-negative rates of boolean predictions (NaN-safe when a class is absent)."""
+    pred, positive = np.asarray(pred, bool), np.asarray(positive, bool)
+    rates = [np.mean(pred[positive]) if positive.any() else np.nan,
+             np.mean(~pred[~positive]) if (~positive).any() else np.nan]
+    return float(np.nanmean(rates))
+
+
+def best_threshold(x, positive, above: bool = False) -> float:
+    """The threshold on a measure x [N] that best separates ``positive`` [N] (balanced accuracy), searched over the
+    midpoints between sorted values: positive means x > thr if ``above`` else x < thr. Used to fix EAR and mouth-
+    opening thresholds on real frames from their ground truth."""
+    x = np.asarray(x, np.float64)
+    xs = np.unique(x)
+    cands = np.concatenate([[xs[0] - 1e-6], (xs[1:] + xs[:-1]) / 2, [xs[-1] + 1e-6]])
+    best, thr = -1.0, float(cands[0])
+    for c in cands:
+        ba = balanced_accuracy(x > c if above else x < c, positive)
+        if ba > best:
+            best, thr = ba, float(c)
+    return thr

@@ -18,6 +18,20 @@ import time
 import torch
 
 
+class GeneratorState:
+    """A torch.Generator seen as something with a state dict, so that a stage's own random stream is checkpointed
+    and a resumed run draws the same numbers."""
+
+    def __init__(self, gen: torch.Generator):
+        self.gen = gen
+
+    def state_dict(self) -> dict:
+        return dict(state=self.gen.get_state())
+
+    def load_state_dict(self, d: dict) -> None:
+        self.gen.set_state(d["state"])
+
+
 def _save(path: pathlib.Path, obj) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp)

@@ -140,3 +140,14 @@ def test_mouth_opening_inter_ocular_yaw_and_error():
     a, b = np.array([3.0, 4.0]), np.zeros(2)
     assert F.embedding_distance(a, b) == pytest.approx(5.0)
     assert F.cosine_similarity(a, -a) == pytest.approx(-1.0)
+
+
+def test_best_threshold_separates_and_balanced_accuracy():
+    from styletalker.face import balanced_accuracy, best_threshold
+    x = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9])
+    pos = np.array([0, 0, 0, 1, 1, 1], bool)
+    thr = best_threshold(x, pos, above=True)
+    assert 0.3 < thr < 0.6 and balanced_accuracy(x > thr, pos) == 1.0
+    thr = best_threshold(x, ~pos, above=False)
+    assert 0.3 < thr < 0.6
+    assert balanced_accuracy(np.ones(6, bool), pos) == 0.5

@@ -18,7 +18,7 @@ from styletalker.gan.filters import (apply_separable, frequency_response, lowpas
 from styletalker.gan.generator import (Generator, generator_config, layer_schedule, modulate_weights,
                                        modulated_conv2d)
 from styletalker.gan.metrics import eq_t, frechet_distance, translate_integer
-from styletalker.gan.train import (GanStage, d_logistic_loss, d_r1_penalty, g_nonsaturating_loss,
+from styletalker.gan.train import (d_logistic_loss, d_r1_penalty, g_nonsaturating_loss,
                                    gan_train_config, train_generator)
 from styletalker.gan.weights import SHIPPED_GENERATOR, load_generator
 
@@ -234,3 +234,22 @@ def test_reconstruction_scheme_learns_and_fits_the_mapping(tmp_path):
     fit_mapping(G, codes, steps=200)
     w = G.mapping(torch.randn(1000, G.cfg.z_dim))[:, 0]
     assert torch.allclose(G.w_avg, codes.mean(0)) and (w.mean(0) - 3.0).abs().mean() < 0.3
+
+
+def test_seeded_codes_do_not_depend_on_the_batch():
+    G = Generator(generator_config("quick")).eval()
+    ws = G.ws_for_seeds([4, 9, 2], psi=0.8)
+    assert torch.allclose(ws[1:2], G.sample_ws(1, psi=0.8, seed=9), atol=1e-6)       # same z, batched matmul
+    assert torch.allclose(ws[2:], G.ws_for_seeds([2], psi=0.8), atol=1e-6)
+
+
+def test_pca_directions_are_orthonormal_and_edit_moves_codes():
+    from styletalker.gan.directions import edit, pca_directions
+    G = Generator(generator_config("quick")).eval()
+    d = pca_directions(G, n=300)
+    c = d["components"]
+    assert torch.allclose(c @ c.t(), torch.eye(len(c)), atol=1e-4)
+    assert torch.all(d["sigma"][:-1] >= d["sigma"][1:]) and abs(float(d["share"].sum()) - 1) < 1e-5
+    ws = G.sample_ws(2, seed=0)
+    moved = edit(ws, d, [0.0, 2.0])
+    assert torch.allclose((moved - ws)[0, 0], 2 * d["sigma"][1] * c[1], atol=1e-6)

@@ -17,7 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .generator import Generator
-from .train import to_float
+from ..data.frames import to_float
+from ..training import GeneratorState
 
 
 class FrameEncoder(nn.Module):
@@ -57,8 +58,7 @@ class AutoencoderStage:
         self.gen = torch.Generator().manual_seed(seed)
 
     def state(self) -> dict:
-        from .train import _GeneratorState
-        return dict(G=self.G, E=self.E, opt=self.opt, rng=_GeneratorState(self.gen))
+        return dict(G=self.G, E=self.E, opt=self.opt, rng=GeneratorState(self.gen))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """real images [N, 3, R, R] in [-1, 1] -> W+ [N, num_ws, w_dim] (one code broadcast to every layer)."""

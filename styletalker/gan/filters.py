@@ -43,53 +43,17 @@ def _fir_1d(x: torch.Tensor, f: torch.Tensor, dim: int, down: int) -> torch.Tens
     return F.conv2d(x, w.expand(c, 1, *w.shape[2:]), stride=stride, groups=c)
 
 
-def _up_1d(x: torch.Tensor, f: torch.Tensor, dim: int, up: int, pad: tuple[int, int]) -> torch.Tensor:
-    """Zero-insertion upsampling by ``up``, padding and convolution with f along H (dim=2) or W (dim=3).
-
-    Polyphase form: output phase p is the input convolved with every up-th tap f[p::up] (no zeros multiplied),
-    computed for all phases by one depthwise convolution, then interleaved and cut to the samples that the
-    zero-insert-pad-convolve definition keeps.
-    """
-    n, c = x.shape[:2]
-    k = f.numel()
-    kp = -(-k // up)                                                # taps per phase
-    fp = F.pad(f, [0, kp * up - k]).view(kp, up).t().flip(1)         # [up, kp], flipped: conv2d correlates
-    if dim == 3:
-        w, padding = fp.reshape(up, 1, 1, kp), (0, kp - 1)
-    else:
-        w, padding = fp.reshape(up, 1, kp, 1), (kp - 1, 0)
-    y = F.conv2d(x, w.to(x.dtype).repeat(c, 1, 1, 1), padding=padding, groups=c)   # [N, C * up, ., .]
-    h, wd = y.shape[2:]
-    if dim == 3:
-        y = y.view(n, c, up, h, wd).permute(0, 1, 3, 4, 2).reshape(n, c, h, wd * up)
-    else:
-        y = y.view(n, c, up, h, wd).permute(0, 1, 3, 2, 4).reshape(n, c, h * up, wd)
-    length = x.shape[dim] * up + pad[0] + pad[1] - k + 1            # the reference output length
-    start = k - 1 - pad[0]                                          # full convolution starts k - 1 before sample 0
-    lo, hi = max(start, 0), start + length
-    y = y.narrow(dim, lo, min(hi, y.shape[dim]) - lo)
-    extra_lo, extra_hi = lo - start, max(hi - (lo + y.shape[dim]), 0)
-    if extra_lo or extra_hi:
-        p = [extra_lo, extra_hi, 0, 0] if dim == 3 else [0, 0, extra_lo, extra_hi]
-        y = F.pad(y, p)
-    return y
-
-
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
               padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad, filter with the separable f (x then y), downsample by striding.
 
     x: [N, C, H, W]; padding: (left, right, top, bottom), negative values crop; gain scales the result (up**2
     keeps the mean when upsampling by zero insertion). Output side: (H * up + pad - K + 1) / down, rounded up.
-    Depthwise convolutions are several times faster on a CPU with channels-last tensors, which the generator uses.
+    The generator does not call this in its layers: it applies the same operator as small dense matrices
+    (resample_matrix), which is faster on a CPU; the discriminator and the blur use it directly.
     """
     px0, px1, py0, py1 = padding
-    if f is not None and up > 1:
-        g = math.sqrt(gain)
-        x = _up_1d(x, f * g, 3, up, (px0, px1))
-        x = _up_1d(x, f * g, 2, up, (py0, py1))
-        return x[:, :, ::down, ::down] if down > 1 else x
-    if up > 1:                                                     # zero insertion without a filter
+    if up > 1:                                                     # zero insertion
         n, c, h, w = x.shape
         x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])

@@ -311,6 +311,14 @@ class Generator(nn.Module):
         z = torch.randn(n, self.cfg.z_dim, generator=g).to(device or self.mapping.w_avg.device)
         return self.mapping(z, psi)
 
+    @torch.no_grad()
+    def ws_for_seeds(self, seeds, psi: float = 1.0, device=None) -> torch.Tensor:
+        """W+ codes [len(seeds), num_ws, w_dim], sample i from its own seed (``styletalker sample`` numbering):
+        the same code as ``sample_ws(1, psi, seed)``, whatever the batch."""
+        z = torch.cat([torch.randn(1, self.cfg.z_dim, generator=torch.Generator().manual_seed(int(s)))
+                       for s in seeds])
+        return self.mapping(z.to(device or self.mapping.w_avg.device), psi)
+
     @property
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg

@@ -70,11 +70,8 @@ def eq_t(G: Generator, n: int = 256, max_shift: float = 0.125, psi: float = 1.0,
 def generate(G: Generator, n: int, psi: float = 1.0, seed: int = 0, batch: int = 64) -> np.ndarray:
     """n samples as uint8 [n, R, R, 3], sample i from seed + i (as ``styletalker sample``)."""
     out = []
-    for i in range(n):
-        if i % batch == 0:
-            zs = [torch.randn(1, G.cfg.z_dim, generator=torch.Generator().manual_seed(seed + j))
-                  for j in range(i, min(i + batch, n))]
-            out.append(to_uint8(G.synthesis(G.mapping(torch.cat(zs), psi))))
+    for a in range(0, n, batch):
+        out.append(to_uint8(G.synthesis(G.ws_for_seeds(range(seed + a, seed + min(a + batch, n)), psi))))
     return np.concatenate(out)
 
 

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import os
-import pathlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..config import profile
-from ..data import format as fmt
+from ..data.frames import frame_bank, to_float
 from ..errors import StyletalkerError
-from .discriminator import Discriminator, DiscriminatorConfig, discriminator_config
+from ..training import GeneratorState
+from .discriminator import Discriminator, DiscriminatorConfig
 from .filters import gaussian_blur
-from .generator import Generator, GeneratorConfig, generator_config
+from .generator import Generator, GeneratorConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,77 +70,7 @@ def d_r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.square().sum([1, 2, 3]).mean()
 
 
-# ------------------------------------------------------------------------------------------------------ data
-def _renderable(clips: list[pathlib.Path]) -> bool:
-    for c in clips[:3]:
-        with np.load(c.with_suffix(".npz")) as z:
-            if not {"pose", "eye_open", "mouth", "brow"} <= set(z.files):
-                return False
-        if "identity_factors" not in json.loads(c.with_suffix(".json").read_text()):
-            return False
-    return True
-
-
-def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tensor:
-    """Every frame of a split as uint8 [N, 3, R, R].
-
-    Synthetic datasets are re-rendered from their labels (lossless, and no video decoder is needed, which matters
-    on GPU machines without ffmpeg); real clips are decoded through the dataset cache.
-    """
-    root = pathlib.Path(root)
-    man = fmt.read_manifest(root)
-    clips = fmt.list_clips(root, split)
-    if not clips:
-        raise StyletalkerError(f"no clips in split {split!r} of {root}: build it with 'styletalker data'")
-    if not _renderable(clips):
-        from ..data.dataset import build_cache
-        d = build_cache(root, split, progress)
-        idx = json.loads((d / "index.json").read_text())
-        n = int(sum(idx["lengths"]))
-        frames = np.array(np.load(d / "frames.npy", mmap_mode="r")[:n])       # [N, R, R, 3]
-        return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
-    cached = root / ".cache" / split / "bank.npy"
-    if cached.exists() and cached.stat().st_mtime >= max(c.with_suffix(".npz").stat().st_mtime for c in clips):
-        return torch.from_numpy(np.load(cached))
-    from tqdm.auto import tqdm
-
-    from ..world import clip as wclip
-    from ..world import head
-    out = []
-    for c in tqdm(clips, desc=f"rendering {split} frames", disable=not progress, mininterval=2):
-        meta = json.loads(c.with_suffix(".json").read_text())
-        ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
-        with np.load(c.with_suffix(".npz")) as z:
-            params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
-        frames, _ = wclip.render_frames(ident, params, man["resolution"])
-        out.append(torch.from_numpy(frames).permute(0, 3, 1, 2))
-    bank = torch.cat(out).contiguous()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f".bank.tmp{os.getpid()}.npy")
-    np.save(tmp, bank.numpy())
-    os.replace(tmp, cached)                                          # rendered once, reused by later runs
-    return bank
-
-
-def to_float(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 3, R, R] -> float [-1, 1]."""
-    return frames.float() / 127.5 - 1
-
-
 # ----------------------------------------------------------------------------------------------------- stage
-class _GeneratorState:
-    """A torch.Generator seen as something with a state dict, so that a resumed run draws the same numbers."""
-
-    def __init__(self, gen: torch.Generator):
-        self.gen = gen
-
-    def state_dict(self) -> dict:
-        return dict(state=self.gen.get_state())
-
-    def load_state_dict(self, d: dict) -> None:
-        self.gen.set_state(d["state"])
-
-
 class GanStage:
     """One training step = a D update (with lazy R1) and a G update, then the EMA of G."""
 
@@ -158,7 +86,7 @@ class GanStage:
 
     def state(self) -> dict:
         return dict(G=self.G, D=self.D, G_ema=self.G_ema, opt_g=self.opt_g, opt_d=self.opt_d,
-                    rng=_GeneratorState(self.gen))
+                    rng=GeneratorState(self.gen))
 
     def _ws(self) -> torch.Tensor:
         b, G = self.cfg.batch, self.G

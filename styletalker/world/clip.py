@@ -7,11 +7,15 @@ seed).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import behaviour, head, render
+
+if TYPE_CHECKING:                                                # speech is imported lazily at run time
+    from .. import tts
 
 
 @dataclasses.dataclass

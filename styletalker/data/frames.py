@@ -1,0 +1,73 @@
+"""Every frame of a dataset split as one uint8 tensor, for the image models (G_I, its encoder).
+
+Synthetic datasets are re-rendered from their labels (lossless, and no video decoder is needed, which matters on GPU
+machines without ffmpeg; the result is cached as ``DIR/.cache/<split>/bank.npy``); real clips are decoded through
+the dataset cache of :mod:`styletalker.data.dataset`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import torch
+
+from ..errors import StyletalkerError
+from . import format as fmt
+
+
+def _renderable(clips: list[pathlib.Path]) -> bool:
+    for c in clips[:3]:
+        with np.load(c.with_suffix(".npz")) as z:
+            if not {"pose", "eye_open", "mouth", "brow"} <= set(z.files):
+                return False
+        if "identity_factors" not in json.loads(c.with_suffix(".json").read_text()):
+            return False
+    return True
+
+
+def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tensor:
+    """Every frame of a split as uint8 [N, 3, R, R].
+
+    Synthetic datasets are re-rendered from their labels (lossless, and no video decoder is needed, which matters
+    on GPU machines without ffmpeg); real clips are decoded through the dataset cache.
+    """
+    root = pathlib.Path(root)
+    man = fmt.read_manifest(root)
+    clips = fmt.list_clips(root, split)
+    if not clips:
+        raise StyletalkerError(f"no clips in split {split!r} of {root}: build it with 'styletalker data'")
+    if not _renderable(clips):
+        from .dataset import build_cache
+        d = build_cache(root, split, progress)
+        idx = json.loads((d / "index.json").read_text())
+        n = int(sum(idx["lengths"]))
+        frames = np.array(np.load(d / "frames.npy", mmap_mode="r")[:n])       # [N, R, R, 3]
+        return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+    cached = root / ".cache" / split / "bank.npy"
+    if cached.exists() and cached.stat().st_mtime >= max(c.with_suffix(".npz").stat().st_mtime for c in clips):
+        return torch.from_numpy(np.load(cached))
+    from tqdm.auto import tqdm
+
+    from ..world import clip as wclip
+    from ..world import head
+    out = []
+    for c in tqdm(clips, desc=f"rendering {split} frames", disable=not progress, mininterval=2):
+        meta = json.loads(c.with_suffix(".json").read_text())
+        ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
+        with np.load(c.with_suffix(".npz")) as z:
+            params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
+        frames, _ = wclip.render_frames(ident, params, man["resolution"])
+        out.append(torch.from_numpy(frames).permute(0, 3, 1, 2))
+    bank = torch.cat(out).contiguous()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".bank.tmp{os.getpid()}.npy")
+    np.save(tmp, bank.numpy())
+    os.replace(tmp, cached)                                          # rendered once, reused by later runs
+    return bank
+
+
+def to_float(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 3, R, R] -> float [-1, 1]."""
+    return frames.float() / 127.5 - 1
