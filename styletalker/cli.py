@@ -115,10 +115,6 @@ def cmd_train(args) -> None:
         raise StyletalkerError(f"unknown stage {args.stage!r}: only 'generator' can be trained so far")
     prof = profile(args.profile)
     dev = pick_device(args.device)
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
     data = pathlib.Path(args.data) if args.data else cache_dir() / prof
     if not (data / "manifest.json").exists():
         if args.data:
@@ -140,6 +136,7 @@ def cmd_train(args) -> None:
     hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
         f"{torch.get_num_threads()} threads)"
     export = pathlib.Path(args.export) if args.export else out / name
+    limit = args.minutes * 60 if args.minutes else None
 
     def meta_of(step: int, seconds: float, done: bool, rate: float | None = None) -> dict:
         return dict(profile=prof, data=str(data), kimg=round(step * train_cfg.batch / 1e3, 2), steps=step,
@@ -151,29 +148,28 @@ def cmd_train(args) -> None:
         save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta_of(step, seconds, False))
 
     if args.scheme == "recon":                                       # autoencoder warm start, mapping fitted
+        from .data.frames import frame_bank
         from .gan.autoencoder import train_reconstruction
         from .gan.generator import Generator
-        from .data.frames import frame_bank
         G = init if init is not None else Generator(gen_cfg)
         stage, summary = train_reconstruction(G, frame_bank(data, "train", not args.quiet), out,
                                               kimg=train_cfg.kimg, batch=train_cfg.batch,
-                                              time_limit_s=args.minutes * 60 if args.minutes else None,
-                                              progress=not args.quiet, device=dev)
+                                              time_limit_s=limit, progress=not args.quiet, device=dev)
         meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
         meta.update(scheme="recon", reconstruction_psnr=round(summary["psnr"], 2),
                     mapping_loss=round(summary["mapping_loss"], 4))
         save_model(export, G, gen_cfg, kind="generator", meta=meta)
     else:
         stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
-                                         time_limit_s=args.minutes * 60 if args.minutes else None,
-                                         progress=not args.quiet, init=init, on_checkpoint=export_now,
-                                         ckpt_every=args.ckpt_every)
+                                         time_limit_s=limit, progress=not args.quiet, init=init,
+                                         on_checkpoint=export_now, ckpt_every=args.ckpt_every)
         meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
         meta.update(scheme="adversarial")
         save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta)
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
-          f"EMA generator written to {export}.safetensors (+ .json); checkpoint in {out}")
+          f"{'generator' if args.scheme == 'recon' else 'EMA generator'} written to {export}.safetensors (+ .json); "
+          f"checkpoint in {out}")
 
 
 def cmd_sample(args) -> None:

@@ -60,6 +60,11 @@ def train(stage, steps: int, out, log_every: int = 50, ckpt_every: int = 500, ti
             obj.load_state_dict(ck["state"][name])
         torch.set_rng_state(ck["rng"])
         start, elapsed = int(ck["step"]), float(ck["seconds"])
+        # rows logged after the checkpoint belong to steps that will be run again: drop them
+        kept = [r for r in read_log(out) if r["step"] <= start]
+        tmp = out / f".log.jsonl.tmp{os.getpid()}"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, out / "log.jsonl")
 
     def checkpoint(step: int, seconds: float) -> None:
         _save(out / "checkpoint.pt", dict(step=step, seconds=seconds, rng=torch.get_rng_state(),

@@ -154,12 +154,16 @@ def test_training_resumes_exactly_from_its_checkpoint(tmp_path):
     bank = (torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
     straight, s1 = _tiny_run(tmp_path, "a", 0.016, bank)             # 4 steps
     _tiny_run(tmp_path, "b", 0.008, bank)                            # 2 steps, then resumed to 4
+    with open(tmp_path / "b" / "log.jsonl", "a") as f:               # a row logged after the checkpoint, then a crash
+        f.write('{"step": 3, "loss_d": 9.9}\n')
     resumed, s2 = _tiny_run(tmp_path, "b", 0.016, bank)
     assert s1["step"] == s2["step"] == 4 and s2["done"]
     for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
     log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
     assert len(log) == 4 and "loss_d" in log[0] and "loss_g" in log[0]
+    resumed_steps = [__import__("json").loads(r)["step"] for r in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert resumed_steps == [1, 2, 3, 4]                             # no step logged twice across the resume
 
 
 def test_checkpoint_reloads_identically_and_rejects_another_config(tmp_path):
