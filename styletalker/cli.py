@@ -97,8 +97,29 @@ def cmd_voices(args) -> None:
         print(f"{name}\t{sex}")
 
 
+TRAIN_STAGES = {                     # stage -> "module:function(args)"; each stage owns its own command code
+    "generator": "styletalker.cli:train_generator",
+    "encoder": "styletalker.inversion.cli:train_encoder",
+    "sync": "styletalker.sync.cli:train_sync",
+    "evaluator": "styletalker.sync.cli:train_evaluator",
+}
+
+
+def _call(target: str, args) -> None:
+    import importlib
+    module, name = target.split(":")
+    getattr(importlib.import_module(module), name)(args)
+
+
 def cmd_train(args) -> None:
-    """Train a model stage (for now: generator, the StyleGAN3-style G_I), resuming from the last checkpoint."""
+    """Train a model stage (generator, encoder, sync or evaluator), resuming from the last checkpoint."""
+    if args.stage not in TRAIN_STAGES:
+        raise StyletalkerError(f"unknown stage {args.stage!r}: choose one of {', '.join(TRAIN_STAGES)}")
+    _call(TRAIN_STAGES[args.stage], args)
+
+
+def train_generator(args) -> None:
+    """``styletalker train generator``: the StyleGAN3-style G_I."""
     import dataclasses
     import platform
 
@@ -111,8 +132,6 @@ def cmd_train(args) -> None:
     from .gan.generator import generator_config
     from .gan.train import gan_train_config, train_generator
     from .paths import cache_dir
-    if args.stage != "generator":
-        raise StyletalkerError(f"unknown stage {args.stage!r}: only 'generator' can be trained so far")
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = pathlib.Path(args.data) if args.data else cache_dir() / prof
@@ -249,21 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_voices)
 
     s = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
-    s.add_argument("stage", help="what to train: generator")
+    s.add_argument("stage", help=f"what to train: {', '.join(TRAIN_STAGES)}")
     s.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default $STYLETALKER_PROFILE "
                    "or default)")
     s.add_argument("--data", default=None, help="dataset folder (default: data/cache/<profile>, built if missing)")
-    s.add_argument("--out", default=None, help="checkpoint folder (default out/train/generator_<profile>); "
+    s.add_argument("--out", default=None, help="checkpoint folder (default out/train/<stage>_<profile>); "
                    "an existing one is resumed")
-    s.add_argument("--export", default=None, help="where to write the EMA generator (NAME -> NAME.safetensors "
+    s.add_argument("--export", default=None, help="where to write the trained model (NAME -> NAME.safetensors "
                    "+ NAME.json; default inside --out)")
     s.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
     s.add_argument("--batch", type=int, default=None, help="images per step")
-    s.add_argument("--r1-gamma", type=float, default=None, help="R1 weight")
+    s.add_argument("--steps", type=int, default=None, help="training length in optimiser steps (encoder, sync, "
+                   "evaluator)")
+    s.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (generator)")
     s.add_argument("--seed", type=int, default=None, help="training seed")
     s.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    s.add_argument("--baseline", action="store_true", help="train the baseline without filtered non-linearities")
+    s.add_argument("--baseline", action="store_true", help="generator: train the baseline without filtered "
+                   "non-linearities")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
@@ -279,6 +301,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default=None, help="generator NAME(.safetensors) (default: the shipped one)")
     s.add_argument("-o", "--out", required=True, help="output folder")
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("invert", help="Invert a face image into the generator's W+ (encoder, optional refinement).",
+                       description="Invert a face image into the generator's W+ with the shipped encoder, "
+                       "optionally refined by gradient descent; writes the codes (and a reconstruction).")
+    s.add_argument("image", help="input image (PNG, JPEG, ...); other sizes are resized, with a warning")
+    s.add_argument("-o", "--out", required=True, help="output codes (.safetensors)")
+    s.add_argument("--reconstruction", default=None, help="also write G(codes) as this PNG")
+    s.add_argument("--refine-steps", type=int, default=0, help="gradient steps on W+ after the encoder (0 = none)")
+    s.add_argument("--encoder", default=None, help="encoder NAME(.safetensors) (default: the shipped one)")
+    s.add_argument("--generator", default=None, help="generator NAME(.safetensors) (default: the shipped one)")
+    s.add_argument("--no-align", action="store_true", help="skip the dlib face crop (the image is already a "
+                   "centred face crop)")
+    s.set_defaults(func=lambda a: _call("styletalker.inversion.cli:invert", a))
+
+    s = sub.add_parser("evaluate", help="Score a video: 'evaluate sync VIDEO.mp4' prints LSE-D, LSE-C and the "
+                       "offset.", description="Score a video with the project's metrics. 'sync': lip sync by the "
+                       "independent sync evaluator (syncnet_python protocol: LSE-D, LSE-C, offset).")
+    s.add_argument("metric", choices=["sync"], help="what to measure")
+    s.add_argument("video", help="a 25 fps mp4 with audio (a face crop at the model's resolution, or a larger "
+                   "video whose face is found by dlib)")
+    s.add_argument("--audio", default=None, help="score against this audio file instead of the video's own")
+    s.add_argument("--weights", default=None, help="evaluator NAME(.safetensors) (default: the shipped one)")
+    s.set_defaults(func=lambda a: _call("styletalker.sync.cli:evaluate", a))
     return p
 
 

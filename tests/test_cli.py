@@ -8,7 +8,7 @@ import pytest
 from styletalker.audio import save_wav
 from styletalker.cli import build_parser
 
-COMMANDS = ["demo", "world", "data", "prepare", "features", "voices", "train", "sample"]
+COMMANDS = ["demo", "world", "data", "prepare", "features", "voices", "train", "sample", "invert", "evaluate"]
 
 
 def run(*args):
