@@ -15,7 +15,7 @@ import pathlib
 import torch
 from safetensors.torch import load_file, save_file
 
-from .config import check_config_match
+from .config import check_config_match, from_json
 from .data.format import atomic_write_json
 from .errors import StyletalkerError
 
@@ -56,7 +56,7 @@ def load_model(path, build, config_cls, kind: str, expected=None, device="cpu") 
     if info.get("kind") != kind:
         raise StyletalkerError(f"{_stem(path)} holds a {info.get('kind')!r}, not a {kind!r}")
     names = {f.name for f in dataclasses.fields(config_cls)}
-    saved = {k: v for k, v in info["config"].items() if k in names}
+    saved = {k: from_json(v) for k, v in info["config"].items() if k in names}
     if expected is not None:
         check_config_match(saved, expected)
         for f in dataclasses.fields(expected):                       # a field the file lacks also differs

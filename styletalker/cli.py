@@ -118,6 +118,20 @@ def cmd_train(args) -> None:
     _call(TRAIN_STAGES[args.stage], args)
 
 
+def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
+    """The dataset a train command uses: PATH (which must exist), or data/cache/<profile>, built when missing."""
+    from .paths import cache_dir
+    data = pathlib.Path(path) if path else cache_dir() / prof
+    if not (data / "manifest.json").exists():
+        if path:
+            raise StyletalkerError(f"no dataset at {data}: build it with 'styletalker data --profile {prof} "
+                                   f"--out {data}'")
+        from .data.build import build_dataset
+        print(f"building the {prof} dataset in {data} first")
+        build_dataset(data, prof, progress=not quiet)
+    return data
+
+
 def train_generator(args) -> None:
     """``styletalker train generator``: the StyleGAN3-style G_I."""
     import dataclasses
@@ -131,17 +145,9 @@ def train_generator(args) -> None:
     from .gan.discriminator import discriminator_config
     from .gan.generator import generator_config
     from .gan.train import gan_train_config, train_generator
-    from .paths import cache_dir
     prof = profile(args.profile)
     dev = pick_device(args.device)
-    data = pathlib.Path(args.data) if args.data else cache_dir() / prof
-    if not (data / "manifest.json").exists():
-        if args.data:
-            raise StyletalkerError(f"no dataset at {data}: build it with 'styletalker data --profile {prof} "
-                                   f"--out {data}'")
-        from .data.build import build_dataset
-        print(f"building the {prof} dataset in {data} first")
-        build_dataset(data, prof, progress=not args.quiet)
+    data = ensure_dataset(args.data, prof, args.quiet)
     gen_cfg = generator_config(prof, filtered=not args.baseline)
     over = {k: v for k, v in dict(kimg=args.kimg, batch=args.batch, r1_gamma=args.r1_gamma,
                                   seed=args.seed).items() if v is not None}
@@ -286,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--baseline", action="store_true", help="generator: train the baseline without filtered "
                    "non-linearities")
+    s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert (default: the "
+                   "shipped one, or out/train/generator_<profile>)")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "

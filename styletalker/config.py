@@ -51,10 +51,15 @@ def data_config(name: str | None = None, **overrides) -> DataConfig:
     return dataclasses.replace(DATA_PRESETS[profile(name)], **overrides)
 
 
+def from_json(value):
+    """A config value read back from JSON: lists become tuples again (configs are frozen, so they hold tuples)."""
+    return tuple(from_json(v) for v in value) if isinstance(value, list) else value
+
+
 def check_config_match(saved: dict, expected) -> None:
     """Raise a clear error when a saved config differs from the expected dataclass, naming the first field."""
     for field in dataclasses.fields(expected):
-        if field.name in saved and saved[field.name] != getattr(expected, field.name):
+        if field.name in saved and from_json(saved[field.name]) != getattr(expected, field.name):
             raise StyletalkerError(
                 f"config mismatch in field {field.name!r}: saved {saved[field.name]!r}, "
                 f"expected {getattr(expected, field.name)!r}; load with the config that was saved")

@@ -71,3 +71,18 @@ def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tenso
 def to_float(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 3, R, R] -> float [-1, 1]."""
     return frames.float() / 127.5 - 1
+
+
+def label_bank(root, split: str, name: str) -> torch.Tensor:
+    """One label of every frame of a split, in :func:`frame_bank` order: float32 [N, ...] (e.g. landmarks [N, 68, 2]).
+
+    Raises a clear error when some clip lacks the label (real clips have landmarks only after ``prepare``)."""
+    root = pathlib.Path(root)
+    out = []
+    for c in fmt.list_clips(root, split):
+        with np.load(c.with_suffix(".npz")) as z:
+            if name not in z.files:
+                raise StyletalkerError(f"clip {c.name} in {root}/{split} has no {name!r} label: this dataset cannot "
+                                       f"supervise {name}")
+            out.append(torch.from_numpy(np.asarray(z[name], np.float32)))
+    return torch.cat(out)

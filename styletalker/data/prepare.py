@@ -142,6 +142,24 @@ def crop_frame(frame: np.ndarray, box, resolution: int) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize((resolution, resolution), Image.LANCZOS))
 
 
+def face_crop(image: np.ndarray, resolution: int, analyzer=None) -> tuple[np.ndarray, bool]:
+    """One image -> (uint8 [resolution, resolution, 3] face crop, whether dlib found a face).
+
+    The crop is the one ``prepare`` makes for video frames (CROP_SCALE, CROP_SHIFT), so a photo lands where the
+    dataset's faces are. Without a detection the largest centred square is used instead (the caller warns).
+    """
+    if analyzer is None:
+        from ..face import FaceAnalyzer
+        analyzer = FaceAnalyzer()
+    det = _detect_box(analyzer, image, None)
+    if det is None:
+        h, w = image.shape[:2]
+        side = min(h, w)
+        box = np.array([(w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2])
+        return crop_frame(image, box, resolution), False
+    return crop_frame(image, crop_boxes([det], 1)[0], resolution), True
+
+
 def prepare_clip(path, analyzer, resolution: int = 64, fps: float = 25, sample_rate: int = 16000,
                  max_seconds: float | None = None):
     """Process one source clip. Returns (frames uint8 [T, R, R, 3], audio float32 [N] or None,
