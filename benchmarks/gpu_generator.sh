@@ -7,9 +7,11 @@
 # RESUME: a folder holding ckpt.part.* from an earlier call (the device tool brings back at most 8 files of 16 MB,
 # so the 66 MB training checkpoint travels in 15 MB parts). Without it, G starts from the shipped weights with a
 # fresh discriminator.
-# Writes to $OUT: generator_default.safetensors/.json (the EMA generator), log.jsonl and ckpt.part.* (8 files).
-# BASELINE=1 also trains the baseline without filtered non-linearities, concurrently (its outputs go to a tarball
-# instead of the checkpoint parts).
+# Writes to $OUT: generator_default.safetensors/.json (the EMA generator), ckpt.part.* and extras.tgz (log.jsonl and
+# whatever else was trained): at most 8 files.
+# BASELINE=1 also trains the baseline without filtered non-linearities, concurrently (into extras.tgz).
+# ENCODER_MINUTES=M then trains Enc_I (and its landmark regressor) for M minutes against the new G (into extras.tgz:
+# encoder_default.* and landmarks_default.*; an encoder only fits the generator it was trained against).
 set -euo pipefail
 DATA=${DATA:-out/gpu_carry/default}
 RESUME=${RESUME:-out/gpu_ckpt}
@@ -38,11 +40,19 @@ fi
 python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" --minutes "$MINUTES" \
   --device auto --quiet --out /tmp/gtrain/main --export "$OUT/generator_default" --ckpt-every 100 "${init[@]}"
 wait
-cp /tmp/gtrain/main/log.jsonl "$OUT/log.jsonl"
+mkdir -p /tmp/gtrain/extras
+cp /tmp/gtrain/main/log.jsonl /tmp/gtrain/extras/log.jsonl
 split -b 15M -d /tmp/gtrain/main/checkpoint.pt "$OUT/ckpt.part."
 if [ "${BASELINE:-0}" = 1 ]; then
   cat /tmp/gtrain/baseline.txt
-  tar czf "$OUT/baseline.tgz" -C /tmp/gtrain/baseline generator_default_baseline.safetensors \
-    generator_default_baseline.json log.jsonl
+  mkdir -p /tmp/gtrain/extras/baseline
+  cp /tmp/gtrain/baseline/generator_default_baseline.* /tmp/gtrain/baseline/log.jsonl /tmp/gtrain/extras/baseline/
 fi
+if [ -n "${ENCODER_MINUTES:-}" ]; then
+  python3 -m styletalker train encoder --profile default --data "$DATA" --generator "$OUT/generator_default" \
+    --minutes "$ENCODER_MINUTES" --batch 64 --device auto --quiet --out /tmp/gtrain/encoder \
+    --export /tmp/gtrain/extras/encoder_default
+  cp /tmp/gtrain/encoder/encoder/log.jsonl /tmp/gtrain/extras/encoder_log.jsonl
+fi
+tar czf "$OUT/extras.tgz" -C /tmp/gtrain/extras .
 ls -la "$OUT"

@@ -51,7 +51,7 @@ def check_pair(E: Encoder, G) -> None:
 
 
 def _as_float(images) -> torch.Tensor:
-    x = torch.as_tensor(images)
+    x = torch.as_tensor(np.array(images) if isinstance(images, np.ndarray) else images)
     if x.dtype == torch.uint8:
         if x.shape[-1] == 3:                                           # [N, H, W, 3] -> [N, 3, H, W]
             x = x.permute(0, 3, 1, 2)
@@ -120,6 +120,9 @@ def prepare_image(image: np.ndarray, resolution: int, align: bool = True, analyz
         if not found:
             warnings.append("dlib found no face: the largest centred square was used instead; pass a face photo, "
                             "or a crop framed like the dataset's with --no-align")
+        elif image.shape[:2] != (resolution, resolution):
+            warnings.append(f"the {image.shape[1]}x{image.shape[0]} image was cropped around the face and resized "
+                            f"to {resolution}x{resolution}")
         return crop, warnings
     if image.shape[:2] != (resolution, resolution):
         warnings.append(f"the image is {image.shape[1]}x{image.shape[0]}, not {resolution}x{resolution}: its "
