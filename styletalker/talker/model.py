@@ -1,0 +1,59 @@
+"""The talker: the conditional sequential VAE around the frozen G_I (paper Fig. 2), without G_I itself.
+
+    ws_ref [B, K, D] (the reference image's inverted code), mel [B, T, 80, 20] (one window per frame)
+    motion source: inverted codes of a video ws [B, T, K, D] (posterior) or nothing (the prior samples m_t)
+    -> W+_hat [B, T, K, D], rendered by G_I into frames.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .modules import AudioEncoder, MotionPosterior, TalkerConfig, WManipulation
+from .prior import GaussianARPrior, kl_monte_carlo, reparameterise
+
+
+class Talker(nn.Module):
+    """Audio encoder, motion posterior, w manipulation and motion prior, with a reference embedding e_ref."""
+
+    def __init__(self, cfg: TalkerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio = AudioEncoder(cfg)
+        self.posterior = MotionPosterior(cfg)
+        self.manipulation = WManipulation(cfg)
+        self.ref = nn.Sequential(nn.Linear(cfg.num_ws * cfg.w_dim, cfg.hidden), nn.LeakyReLU(0.2))
+        if cfg.prior == "gaussian":
+            self.prior = GaussianARPrior(cfg)
+        else:
+            raise ValueError(f"unknown prior {cfg.prior!r}: 'gaussian' (the flow prior comes with issue 7)")
+
+    def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
+        """Identity features of the reference for the prior: [B, K, D] -> [B, hidden]."""
+        return self.ref(ws_ref.flatten(1))
+
+    def elbo_terms(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_video: torch.Tensor,
+                   gen: torch.Generator | None = None) -> dict:
+        """One pass of the VAE on a training window: posterior sample, prior log-density, KL estimate, W+_hat.
+
+        Returns dict(ws_hat [B, T, K, D], m, mu, log_sigma [B, T, M], kl [B, T] (Monte Carlo), a [B, T, A])."""
+        a = self.audio(mel)
+        mu, log_sigma = self.posterior(ws_video, ws_ref)
+        m = reparameterise(mu, log_sigma, gen)
+        log_p = self.prior.log_prob(m, a, self.e_ref(ws_ref))
+        return dict(ws_hat=self.manipulation(ws_ref, a, m), m=m, mu=mu, log_sigma=log_sigma, a=a,
+                    kl=kl_monte_carlo(m, mu, log_sigma, log_p))
+
+    @torch.no_grad()
+    def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor) -> torch.Tensor:
+        """Motion-controllable mode: m_t = the posterior mean on the motion video's codes -> W+_hat [B, T, K, D]."""
+        mu, _ = self.posterior(ws_motion, ws_ref)
+        return self.manipulation(ws_ref, self.audio(mel), mu)
+
+    @torch.no_grad()
+    def drive(self, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
+              gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """Audio-driven mode: m_t sampled from the prior -> (W+_hat [B, T, K, D], prior state for the next chunk)."""
+        a = self.audio(mel)
+        m, state = self.prior.sample(a, self.e_ref(ws_ref), temperature, state, gen)
+        return self.manipulation(ws_ref, a, m), state

@@ -1,0 +1,153 @@
+"""The conditional sequential VAE's networks (paper Fig. 2 and 4): audio encoder, motion posterior, w manipulation.
+
+Our reconstruction (the paper gives no layer sizes):
+
+    a_t  = AudioEncoder(mel window of frame t) - AudioEncoder(silence)          [B, T, audio_dim]
+    q(m_t | video) = N(mu_t, sigma_t),  (mu, log sigma) = MotionPosterior(W+_t - W+_ref over the clip)
+    W+_hat_t = W+_ref + f_audio(a_t, W+_ref) + f_motion(m_t, W+_ref)              [B, T, num_ws, w_dim]
+
+* a_t is centred on silence, and both offset paths are bias-free in their input with a multiplicative condition on
+  W+_ref (FiLM), so f(W+_ref, 0, 0) = 0 exactly: with silent audio and zero motion the module returns the reference
+  code, i.e. the reference image.
+* The motion posterior reads *differences* of inverted codes from the reference's, so what is constant over a clip
+  (identity) is removed before it can leak into m_t; a bidirectional GRU lets m_t see the whole motion clip.
+* Which layers each path edits (``audio_layers``, ``motion_layers``): audio edits the middle and fine codes only,
+  where G_I's mouth shape lives (the coarse codes set the head's layout and pose, which the audio should not move);
+  motion edits every code, since pose is coarse and blinks are fine. Both are config fields, so the notebook can
+  show what happens otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import profile
+
+
+@dataclasses.dataclass(frozen=True)
+class TalkerConfig:
+    """Sizes of the talker (everything but the frozen G_I, Enc_I and D_sync)."""
+    num_ws: int = 8                # W+ codes of G_I
+    w_dim: int = 128               # width of a code
+    n_mels: int = 80               # mel bands of the audio windows
+    mel_window: int = 20           # mel frames per video frame's window (0.2 s)
+    audio_dim: int = 64            # a_t
+    motion_dim: int = 16           # m_t (8 to 32 in the issue)
+    hidden: int = 128              # GRU and MLP width
+    audio_layers: tuple = (3, 4, 5, 6, 7)       # W+ codes the audio path edits (middle and fine)
+    motion_layers: tuple = (0, 1, 2, 3, 4, 5, 6, 7)  # W+ codes the motion path edits (all)
+    prior: str = "gaussian"        # motion prior: gaussian (autoregressive) or flow (issue 7)
+    silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
+
+
+TALKER_PRESETS = {
+    "quick": dict(num_ws=7, w_dim=64, audio_dim=32, motion_dim=8, hidden=64, audio_layers=(2, 3, 4, 5, 6),
+                  motion_layers=(0, 1, 2, 3, 4, 5, 6)),
+    "default": dict(),
+    "full": dict(num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
+                 audio_layers=tuple(range(4, 12)), motion_layers=tuple(range(12))),
+}
+
+
+def talker_config(name: str | None = None, **overrides) -> TalkerConfig:
+    for k in ("audio_layers", "motion_layers"):
+        if k in overrides:
+            overrides[k] = tuple(overrides[k])
+    return dataclasses.replace(TalkerConfig(**TALKER_PRESETS[profile(name)]), **overrides)
+
+
+class AudioEncoder(nn.Module):
+    """mel [B, T, n_mels, mel_window] (raw log-mel, one 0.2 s window per frame) -> a_t [B, T, audio_dim],
+    centred so that silence gives 0."""
+
+    def __init__(self, cfg: TalkerConfig):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.net = nn.Sequential(
+            nn.Conv1d(cfg.n_mels, h, 3, padding=1), nn.LeakyReLU(0.2),          # over the 20 mel frames
+            nn.Conv1d(h, h, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(h, h, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(h, cfg.audio_dim))
+        self.context = nn.Conv1d(cfg.audio_dim, cfg.audio_dim, 3, padding=1)  # a little context across frames
+
+    def _embed(self, mel: torch.Tensor) -> torch.Tensor:
+        B, T = mel.shape[:2]
+        x = (mel.flatten(0, 1) + 7.0) / 3.6                                  # the world's log-mel statistics
+        return self.net(x).view(B, T, -1)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        assert mel.dim() == 4 and mel.shape[2:] == (self.cfg.n_mels, self.cfg.mel_window), mel.shape
+        silence = torch.full_like(mel[:1, :1], self.cfg.silence_db)
+        e = self._embed(mel) - self._embed(silence)                          # [B, T, A], silence -> 0
+        ctx = self.context(e.transpose(1, 2)) - self.context.bias[None, :, None]   # bias-free: 0 stays 0
+        return e + ctx.transpose(1, 2)
+
+
+class MotionPosterior(nn.Module):
+    """Inverted codes of a motion clip ws [B, T, K, D] and the reference's ws_ref [B, K, D] -> (mu, log sigma) of
+    q(m_t | video), each [B, T, motion_dim]."""
+
+    def __init__(self, cfg: TalkerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Sequential(nn.Linear(cfg.num_ws * cfg.w_dim, cfg.hidden), nn.LeakyReLU(0.2))
+        self.gru = nn.GRU(cfg.hidden, cfg.hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * cfg.hidden, 2 * cfg.motion_dim)
+
+    def forward(self, ws: torch.Tensor, ws_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert ws.dim() == 4 and ws_ref.dim() == 3 and ws.shape[2:] == ws_ref.shape[1:], (ws.shape, ws_ref.shape)
+        h, _ = self.gru(self.inp((ws - ws_ref[:, None]).flatten(2)))
+        mu, log_sigma = self.out(h).chunk(2, -1)
+        return mu, log_sigma.clamp(-7, 2)
+
+
+class _OffsetPath(nn.Module):
+    """x [B, T, n_in] -> offsets [B, T, len(layers), w_dim], zero for x = 0, modulated by the reference code."""
+
+    def __init__(self, n_in: int, cfg: TalkerConfig, layers: tuple):
+        super().__init__()
+        self.layers = tuple(layers)
+        self.l1 = nn.Linear(n_in, cfg.hidden, bias=False)
+        self.l2 = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
+        self.film = nn.Linear(cfg.num_ws * cfg.w_dim, 2 * cfg.hidden)       # scales from W+_ref
+        self.out = nn.Linear(cfg.hidden, len(self.layers) * cfg.w_dim, bias=False)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        nn.init.normal_(self.out.weight, std=1e-3)                           # start near W+_ref
+        self.w_dim = cfg.w_dim
+
+    def forward(self, x: torch.Tensor, ws_ref: torch.Tensor) -> torch.Tensor:
+        s1, s2 = (1 + self.film(ws_ref.flatten(1))).chunk(2, -1)            # [B, H] each
+        h = F.leaky_relu(self.l1(x) * s1[:, None], 0.2)
+        h = F.leaky_relu(self.l2(h) * s2[:, None], 0.2)
+        return self.out(h).view(*x.shape[:2], len(self.layers), self.w_dim)
+
+
+class WManipulation(nn.Module):
+    """W+_hat_t = W+_ref + f_audio(a_t, W+_ref) + f_motion(m_t, W+_ref): [B, K, D], [B, T, A], [B, T, M] ->
+    [B, T, K, D]."""
+
+    def __init__(self, cfg: TalkerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio = _OffsetPath(cfg.audio_dim, cfg, cfg.audio_layers)
+        self.motion = _OffsetPath(cfg.motion_dim, cfg, cfg.motion_layers)
+
+    def offsets(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two paths' offsets scattered into full W+ shape: (audio, motion), each [B, T, K, D]."""
+        B, T = a.shape[:2]
+        full = lambda: a.new_zeros(B, T, self.cfg.num_ws, self.cfg.w_dim)   # noqa: E731
+        da, dm = full(), full()
+        da[:, :, list(self.audio.layers)] = self.audio(a, ws_ref)
+        dm[:, :, list(self.motion.layers)] = self.motion(m, ws_ref)
+        return da, dm
+
+    def forward(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        assert ws_ref.dim() == 3 and a.dim() == 3 and m.dim() == 3 and a.shape[:2] == m.shape[:2], \
+            (ws_ref.shape, a.shape, m.shape)
+        da, dm = self.offsets(ws_ref, a, m)
+        return ws_ref[:, None] + da + dm

@@ -1,0 +1,112 @@
+"""Priors over motion latents p(m_t | m_<t, a, W+_ref), and the KL term of the sequential ELBO.
+
+The ELBO of the conditional sequential VAE (one clip, frames t = 1..T):
+
+    log p(x | a, W+_ref) >= sum_t E_q[ log p(x_t | m_t, a_t, W+_ref) ] - KL( q(m | x) || p(m | a, W+_ref) ),
+    KL = E_q[ sum_t log q(m_t | x) - log p(m_t | m_<t, a_<=t, W+_ref) ].
+
+The autoregressive prior runs a GRU, h_t = GRU(h_{t-1}, [m_{t-1}, a_t, e_ref]), and gives p(m_t | h_t). Here that is
+a diagonal Gaussian (the ablation and this issue's prior); issue 7's flow prior pushes a Gaussian through a normalizing
+flow with context h_t and implements the same interface:
+
+    prior.log_prob(m, a, e_ref)                     -> [B, T]      (teacher forcing with m_{t-1})
+    prior.sample(a, e_ref, temperature, state, gen) -> (m [B, T, M], state)   (state carries across chunks)
+
+:func:`kl_monte_carlo` is the one KL code path for any such prior: log q(m) - log p(m) at samples m ~ q. For the
+Gaussian prior, :func:`kl_gaussian` gives the analytic value, used to check the estimator.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .modules import TalkerConfig
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """log N(x; mu, sigma^2) summed over the last axis: [..., M] -> [...]."""
+    return (-0.5 * ((x - mu) / log_sigma.exp()) ** 2 - log_sigma - 0.5 * LOG_2PI).sum(-1)
+
+
+def kl_gaussian(mu_q, log_sigma_q, mu_p, log_sigma_p) -> torch.Tensor:
+    """KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)) for diagonal Gaussians, summed over the last axis:
+    log(sigma_p / sigma_q) + (sigma_q^2 + (mu_q - mu_p)^2) / (2 sigma_p^2) - 1/2."""
+    var_q, var_p = (2 * log_sigma_q).exp(), (2 * log_sigma_p).exp()
+    return (log_sigma_p - log_sigma_q + (var_q + (mu_q - mu_p) ** 2) / (2 * var_p) - 0.5).sum(-1)
+
+
+def kl_monte_carlo(m: torch.Tensor, mu_q: torch.Tensor, log_sigma_q: torch.Tensor, log_p: torch.Tensor
+                   ) -> torch.Tensor:
+    """KL estimate log q(m) - log p(m) at samples m ~ q: m, mu_q, log_sigma_q [B, T, M], log_p [B, T] -> [B, T].
+
+    Unbiased for the KL; a single sample can be negative, its expectation is not."""
+    return gaussian_log_prob(m, mu_q, log_sigma_q) - log_p
+
+
+def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """m = mu + sigma * eps, eps ~ N(0, I) (differentiable in mu and sigma)."""
+    eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype) if gen is not None \
+        else torch.randn_like(mu)
+    return mu + log_sigma.exp() * eps
+
+
+class GaussianARPrior(nn.Module):
+    """p(m_t | h_t) = N(mu(h_t), sigma(h_t)^2), h_t = GRU(h_{t-1}, [m_{t-1}, a_t, e_ref])."""
+
+    def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.ref_dim = ref_dim or cfg.hidden
+        self.cell = nn.GRUCell(cfg.motion_dim + cfg.audio_dim + self.ref_dim, cfg.hidden)
+        self.head = nn.Linear(cfg.hidden, 2 * cfg.motion_dim)
+
+    def init_state(self, batch: int, device=None) -> dict:
+        return dict(h=torch.zeros(batch, self.cfg.hidden, device=device),
+                    m=torch.zeros(batch, self.cfg.motion_dim, device=device))
+
+    def params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_sigma = self.head(h).chunk(2, -1)
+        return mu, log_sigma.clamp(-7, 2)
+
+    def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
+                 ) -> torch.Tensor:
+        """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
+        B, T = a.shape[:2]
+        state = state or self.init_state(B, a.device)
+        h, prev, hs = state["h"], state["m"], []
+        for t in range(T):
+            h = self.cell(torch.cat([prev, a[:, t], e_ref], -1), h)
+            hs.append(h)
+            prev = m[:, t]
+        return torch.stack(hs, 1)
+
+    def distribution(self, m, a, e_ref, state=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log sigma) of p(m_t | m_<t, a, e_ref) for every t: [B, T, M] each."""
+        return self.params(self.contexts(m, a, e_ref, state))
+
+    def log_prob(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
+                 ) -> torch.Tensor:
+        """log p(m_t | m_<t, a_<=t, e_ref): m [B, T, M], a [B, T, A], e_ref [B, E] -> [B, T]."""
+        mu, log_sigma = self.distribution(m, a, e_ref, state)
+        return gaussian_log_prob(m, mu, log_sigma)
+
+    @torch.no_grad()
+    def sample(self, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
+               gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """Autoregressive sampling; sigma is scaled by ``temperature``. Returns m [B, T, M] and the state after the
+        last frame (pass it to the next chunk for seamless long audio)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature {temperature} must be > 0")
+        B, T = a.shape[:2]
+        state = state or self.init_state(B, a.device)
+        h, prev, out = state["h"], state["m"], []
+        for t in range(T):
+            h = self.cell(torch.cat([prev, a[:, t], e_ref], -1), h)
+            mu, log_sigma = self.params(h)
+            prev = reparameterise(mu, log_sigma + math.log(temperature), gen)
+            out.append(prev)
+        return torch.stack(out, 1), dict(h=h, m=prev)
