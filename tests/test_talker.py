@@ -124,3 +124,29 @@ def test_checkpoint_roundtrip(cfg, tmp_path):
     with pytest.raises(StyletalkerError, match="audio_layers"):
         load_model(tmp_path / "talker", Talker, TalkerConfig, kind="talker",
                    expected=dataclasses.replace(cfg, audio_layers=(1, 2)))
+
+
+def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_dataset, tmp_path):
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.gan.generator import Generator, generator_config
+    from styletalker.inversion.encoder import Encoder, for_generator
+    from styletalker.sync.model import DSync, sync_config
+    from styletalker.talker.train import TalkerStage, code_bank, talker_train_config
+    from styletalker.training import read_log, train
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    E = Encoder(for_generator(G), G.w_avg).eval()
+    _randomise(E, 6)
+    windows = ClipWindows(small_dataset, "train", window=8)
+    codes = code_bank(E, windows, tmp_path, progress=False)
+    assert codes.shape == (int(windows.offsets[-1]), G.num_ws, G.cfg.w_dim)
+    for use_sync in (True, False):
+        tcfg = talker_train_config("quick", steps=25, batch=2, window=8, use_sync=use_sync, lr=3e-3)
+        net = Talker(cfg)
+        stage = TalkerStage(net, G, windows, codes, tcfg, dsync=DSync(sync_config("quick")) if use_sync else None)
+        run = tmp_path / f"run{use_sync}"
+        train(stage, tcfg.steps, run, log_every=5, progress=False)
+        rows = read_log(run)
+        assert ("sync" in rows[0]) == use_sync
+        assert rows[-1]["code"] < rows[0]["code"]
+        assert not any(p.requires_grad for p in G.parameters())

@@ -1,0 +1,139 @@
+"""Training the conditional sequential VAE with G_I, Enc_I and D_sync frozen (paper section 3, Fig. 2).
+
+Every frame of the training split is inverted once by Enc_I (``code_bank``, cached in the run folder), so a step
+needs no encoder pass. One step, on B windows of T_w frames with their audio, and a reference frame drawn from
+elsewhere in the same clip:
+
+    W+_hat = W+_ref + f(W+_ref, a_t, m_t),  m_t ~ q(m_t | codes of the window)
+    L = code * |W+_hat - Enc_I(x_t)|^2 / var(w)             reconstruction in W+ (cheap: no rendering)
+      + l1 * |G(W+_hat) - x| + ssim * (1 - SSIM)             on ``render`` consecutive frames of each window
+      + sync * InfoNCE_Dsync(G(W+_hat), audio)               the lip-sync loss (``use_sync=False``: the ablation)
+      + kl * mean_t [log q(m_t) - log p(m_t | m_<t, a, W+_ref)]   (Monte Carlo, the prior's common code path)
+
+The code term is our addition (the paper reconstructs pixels only): with a CPU budget, matching the per-frame inverted
+codes teaches the manipulation module most of what it needs before any frame is rendered.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import torch
+
+from ..config import profile
+from ..data.dataset import ClipWindows
+from ..imagemetrics import ssim
+from ..training import GeneratorState
+from .model import Talker
+
+
+@dataclasses.dataclass(frozen=True)
+class TalkerTrainConfig:
+    """Length, window and loss weights of talker training."""
+    steps: int = 4000          # optimiser steps
+    batch: int = 8             # windows per step
+    window: int = 16           # T_w frames per window
+    render: int = 5            # frames of each window rendered by G_I (>= 5 for the sync loss)
+    lr: float = 1e-3           # Adam
+    code: float = 1.0          # W+ reconstruction
+    l1: float = 1.0            # pixel L1 (images in [-1, 1])
+    ssim: float = 0.5          # 1 - SSIM
+    sync: float = 0.1          # D_sync InfoNCE
+    kl: float = 0.02           # KL weight (beta)
+    use_sync: bool = True      # False: the ablation without the lip-sync loss
+    seed: int = 0
+
+
+TALKER_TRAIN_PRESETS = {
+    "quick": dict(steps=20, batch=2, window=8),
+    "default": dict(),
+    "full": dict(steps=40000, batch=16, window=32, render=8),
+}
+
+
+def talker_train_config(name: str | None = None, **overrides) -> TalkerTrainConfig:
+    return dataclasses.replace(TalkerTrainConfig(**TALKER_TRAIN_PRESETS[profile(name)]), **overrides)
+
+
+def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
+    """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT."""
+    from tqdm.auto import tqdm
+    path = pathlib.Path(out) / "codes.npy"
+    n = int(windows.offsets[-1])
+    if path.exists():
+        codes = np.load(path, mmap_mode="r")
+        if len(codes) == n:
+            return codes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codes = np.zeros((n, E.cfg.num_ws, E.cfg.w_dim), np.float16)
+    with torch.no_grad():
+        for a in tqdm(range(0, n, batch), desc="inverting frames", disable=not progress):
+            x = torch.from_numpy(np.array(windows.frames[a:a + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            codes[a:a + batch] = E(x.to(E.w_avg.device)).cpu().numpy().astype(np.float16)
+    tmp = path.with_name(".codes.tmp.npy")
+    np.save(tmp, codes)
+    tmp.replace(path)
+    return codes
+
+
+class TalkerStage:
+    """One step of the sequential VAE for :func:`styletalker.training.train`."""
+
+    def __init__(self, talker: Talker, G, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
+                 dsync=None, w_std: torch.Tensor | None = None, device="cpu"):
+        self.net, self.G, self.ds, self.codes = talker.to(device).train(), G.to(device).eval(), windows, codes
+        G.requires_grad_(False)
+        self.dsync = dsync.to(device).eval().requires_grad_(False) if dsync is not None else None
+        if cfg.use_sync and self.dsync is None:
+            raise ValueError("use_sync needs D_sync")
+        self.cfg, self.batch, self.device = cfg, cfg.batch, device
+        self.opt = torch.optim.Adam(talker.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.w_std = (w_std if w_std is not None else torch.ones(talker.cfg.w_dim)).to(device)
+        lengths = np.asarray(windows.index["lengths"])
+        self.starts = [(ci, s) for ci, n in enumerate(lengths) for s in range(0, n - cfg.window + 1)]
+
+    def state(self) -> dict:
+        return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
+
+    def sample(self) -> dict:
+        """B random windows: frames [B, T, 3, R, R] in [0, 1], mel [B, T, 80, 20], codes [B, T, K, D], ref [B, K, D]."""
+        c, ds = self.cfg, self.ds
+        pick = torch.randint(len(self.starts), [c.batch], generator=self.gen).tolist()
+        frames, mel, codes, ref = [], [], [], []
+        for i in pick:
+            ci, s = self.starts[i]
+            a = int(ds.offsets[ci]) + s
+            n = int(ds.index["lengths"][ci])
+            r = int(ds.offsets[ci]) + int(torch.randint(n, [1], generator=self.gen))
+            frames.append(torch.from_numpy(np.array(ds.frames[a:a + c.window])))
+            mel.append(torch.from_numpy(np.asarray(ds.mel[a:a + c.window], np.float32)))
+            codes.append(torch.from_numpy(np.asarray(self.codes[a:a + c.window], np.float32)))
+            ref.append(torch.from_numpy(np.asarray(self.codes[r], np.float32)))
+        to = lambda xs: torch.stack(xs).to(self.device)                   # noqa: E731
+        return dict(frames=to(frames).permute(0, 1, 4, 2, 3).float() / 255, mel=to(mel), codes=to(codes),
+                    ref=to(ref))
+
+    def step(self, i: int) -> dict[str, float]:
+        c, G = self.cfg, self.G
+        b = self.sample()
+        out = self.net.elbo_terms(b["ref"], b["mel"], b["codes"], self.gen)
+        terms = dict(code=((out["ws_hat"] - b["codes"]) / self.w_std).pow(2).mean(), kl=out["kl"].mean())
+        if c.render:
+            r0 = int(torch.randint(c.window - c.render + 1, [1], generator=self.gen))
+            ws = out["ws_hat"][:, r0:r0 + c.render]
+            y = G.synthesis(ws.flatten(0, 1))                                     # [B * n, 3, R, R]
+            x = b["frames"][:, r0:r0 + c.render].flatten(0, 1) * 2 - 1
+            terms["l1"] = (y - x).abs().mean()
+            terms["ssim"] = 1 - ssim(y, x).mean()
+            if c.use_sync:
+                from ..sync.model import sync_loss
+                frames = ((y.clamp(-1, 1) + 1) / 2).view(c.batch, c.render, *y.shape[1:])
+                terms["sync"] = sync_loss(frames, b["mel"][:, r0:r0 + c.render], self.dsync)
+        loss = sum(getattr(c, k) * v for k, v in terms.items())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
+        self.opt.step()
+        return {k: v.item() for k, v in terms.items()}
