@@ -102,6 +102,7 @@ TRAIN_STAGES = {                     # stage -> "module:function(args)"; each st
     "encoder": "styletalker.inversion.cli:train_encoder",
     "sync": "styletalker.sync.cli:train_sync",
     "evaluator": "styletalker.sync.cli:train_evaluator",
+    "talker": "styletalker.talker.cli:train_talker",
 }
 
 
@@ -112,7 +113,7 @@ def _call(target: str, args) -> None:
 
 
 def cmd_train(args) -> None:
-    """Train a model stage (generator, encoder, sync or evaluator), resuming from the last checkpoint."""
+    """Train a model stage (generator, encoder, sync, evaluator or talker), resuming from the last checkpoint."""
     if args.stage not in TRAIN_STAGES:
         raise StyletalkerError(f"unknown stage {args.stage!r}: choose one of {', '.join(TRAIN_STAGES)}")
     _call(TRAIN_STAGES[args.stage], args)
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "non-linearities")
     s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert (default: the "
                    "shipped one, or out/train/generator_<profile>)")
+    s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
@@ -322,6 +324,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-align", action="store_true", help="skip the dlib face crop (the image is already a "
                    "centred face crop)")
     s.set_defaults(func=lambda a: _call("styletalker.inversion.cli:invert", a))
+
+    s = sub.add_parser("generate", help="Make a talking-head mp4 from a reference image and audio or text.",
+                       description="Make a talking-head mp4 (with the audio) from one reference image and speech: "
+                       "the head motion comes from --motion-video (motion-controllable mode) or is sampled from the "
+                       "prior (audio-driven mode; --still keeps the head still, lips only).")
+    s.add_argument("--image", required=True, help="reference face image (PNG, JPEG, ...)")
+    s.add_argument("--audio", default=None, help="speech: WAV, FLAC, OGG, MP3 or a video's audio track")
+    s.add_argument("--text", default=None, help="speech as text, spoken by espeak-ng (instead of --audio)")
+    s.add_argument("--voice", default="en-us", help="voice for --text (see 'styletalker voices')")
+    s.add_argument("--motion-video", default=None, help="take the head motion and blinks from this video (looped "
+                   "forwards and backwards when shorter than the audio)")
+    s.add_argument("-o", "--out", required=True, help="output .mp4")
+    s.add_argument("--seed", type=int, default=0, help="seed of the sampled motion")
+    s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread (> 0)")
+    s.add_argument("--still", action="store_true", help="no head motion: lips only")
+    s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
+    s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped one)")
+    s.add_argument("--generator", default=None, help="generator NAME (default: the shipped one)")
+    s.set_defaults(func=lambda a: _call("styletalker.talker.cli:generate", a))
 
     s = sub.add_parser("evaluate", help="Score a video: 'evaluate sync VIDEO.mp4' prints LSE-D, LSE-C and the "
                        "offset.", description="Score a video with the project's metrics. 'sync': lip sync by the "

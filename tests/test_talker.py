@@ -150,3 +150,77 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
         assert ("sync" in rows[0]) == use_sync
         assert rows[-1]["code"] < rows[0]["code"]
         assert not any(p.requires_grad for p in G.parameters())
+
+
+def test_ping_pong_plays_the_motion_back_and_forth():
+    from styletalker.talker.generate import ping_pong
+    assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert ping_pong(1, 3).tolist() == [0, 0, 0] and ping_pong(5, 3).tolist() == [0, 1, 2]
+
+
+def test_audio_windows_refuse_silence_and_count_frames():
+    import numpy as np
+    from styletalker.talker.generate import audio_windows
+    with pytest.raises(StyletalkerError, match="silent"):
+        audio_windows(np.zeros(16000, np.float32))
+    with pytest.raises(StyletalkerError, match="empty"):
+        audio_windows(np.zeros(0, np.float32))
+    mel = audio_windows(np.random.default_rng(0).normal(0, 0.1, 16000 + 100).astype(np.float32))
+    assert mel.shape == (26, 80, 20)                                 # ceil(1.006 s * 25)
+
+
+shipped_ge = pytest.mark.skipif(not all((__import__("styletalker.gan.weights", fromlist=["x"]).WEIGHTS_DIR / n)
+                                        .exists() for n in ("generator_default.safetensors",
+                                                            "encoder_default.safetensors")),
+                                reason="needs the shipped generator and encoder")
+
+
+@shipped_ge
+def test_chunked_and_unchunked_generation_agree_and_seeds_reproduce():
+    import numpy as np
+    from styletalker.paths import DATA_DIR
+    from styletalker.talker.generate import generate
+    torch.manual_seed(0)
+    net = Talker(talker_config("default")).eval()
+    _randomise(net.prior, 8)
+    audio = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
+    img = DATA_DIR / "samples" / "portrait_0.png"
+    a, _ = generate(img, audio, talker=net, chunk=7, seed=3)
+    b, _ = generate(img, audio, talker=net, chunk=1000, seed=3)
+    c, _ = generate(img, audio, talker=net, chunk=1000, seed=4)
+    assert a.shape == (25, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
+    assert np.abs(c.astype(int) - b).max() > 1                        # another seed, another motion
+
+
+@shipped_ge
+def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from styletalker.audio import save_wav
+    from styletalker.paths import DATA_DIR
+    from styletalker.videoio import read_video, read_video_audio
+    torch.manual_seed(0)
+    net = Talker(talker_config("default"))
+    save_model(tmp_path / "talker", net, net.cfg, kind="talker")
+    img = str(DATA_DIR / "samples" / "portrait_0.png")
+    wav = str(DATA_DIR / "samples" / "hello.wav")
+    silent = tmp_path / "silent.wav"
+    save_wav(silent, np.zeros(8000, np.float32))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "styletalker", "generate", *a, "--talker",  # noqa: E731
+                                     str(tmp_path / "talker")], capture_output=True, text=True)
+    r = run("--image", img, "--audio", wav, "-o", str(tmp_path / "v.mp4"), "--still")
+    assert r.returncode == 0, r.stderr
+    frames, fps = read_video(tmp_path / "v.mp4")
+    assert frames.shape[1:] == (64, 64, 3) and fps == 25 and read_video_audio(tmp_path / "v.mp4") is not None
+    cases = [(["--image", str(tmp_path / "none.png"), "--audio", wav], "does not exist"),
+             (["--image", img, "--audio", wav, "--temperature", "0"], "temperature"),
+             (["--image", img], "exactly one"),
+             (["--image", img, "--audio", str(silent)], "silent"),
+             (["--image", img, "--audio", wav, "--motion-video", str(tmp_path / "m.mp4")], "does not exist")]
+    for args, words in cases:
+        before = set(tmp_path.rglob("*"))
+        r = run(*args, "-o", str(tmp_path / "bad.mp4"))
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert set(tmp_path.rglob("*")) == before

@@ -1,0 +1,116 @@
+"""Command-line entries of the talker: ``styletalker train talker`` and ``styletalker generate``."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from ..errors import StyletalkerError
+
+
+def _default(kind: str, prof: str) -> pathlib.Path:
+    """A frozen network the talker of this profile needs: shipped (default profile) or trained by its command."""
+    from ..gan.weights import WEIGHTS_DIR
+    names = dict(generator=f"generator_{prof}", encoder=f"encoder_{prof}", dsync=f"dsync_{prof}")
+    if prof == "default":
+        return WEIGHTS_DIR / names[kind]
+    trained = pathlib.Path("out") / "train" / names[kind] / names[kind]
+    stage = dict(generator="generator", encoder="encoder", dsync="sync")[kind]
+    if not trained.with_suffix(".safetensors").exists():
+        raise StyletalkerError(f"no {prof} {kind}: train one with 'styletalker train {stage} --profile {prof}' or "
+                               f"pass --{kind} NAME")
+    return trained
+
+
+def train_talker(args) -> None:
+    """``styletalker train talker``: the conditional sequential VAE against frozen G_I, Enc_I and D_sync."""
+    import dataclasses
+    import platform
+
+    import torch
+
+    from ..checkpoint import save_model
+    from ..cli import ensure_dataset
+    from ..config import profile
+    from ..data.dataset import ClipWindows
+    from ..device import device as pick_device
+    from ..gan.weights import load_generator
+    from ..inversion.invert import check_pair, load_encoder
+    from ..inversion.train import w_spread
+    from ..training import train
+    from .model import Talker
+    from .modules import talker_config
+    from .train import TalkerStage, code_bank, talker_train_config
+    prof = profile(args.profile)
+    dev = pick_device(args.device)
+    data = ensure_dataset(args.data, prof, args.quiet)
+    gpath = pathlib.Path(args.generator) if args.generator else _default("generator", prof)
+    G, E = load_generator(gpath, device=dev), load_encoder(_default("encoder", prof), device=dev)
+    check_pair(E, G)
+    over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
+    tcfg = talker_train_config(prof, use_sync=not args.no_sync, **over)
+    dsync = None
+    if tcfg.use_sync:
+        from ..sync.model import load_dsync
+        dsync = load_dsync(_default("dsync", prof), device=dev)
+    cfg = talker_config(prof, num_ws=G.num_ws, w_dim=G.cfg.w_dim)
+    name = f"talker_{prof}" + ("_nosync" if args.no_sync else "")
+    out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
+    export = pathlib.Path(args.export) if args.export else out / name
+    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
+        f"{torch.get_num_threads()} threads)"
+    windows = ClipWindows(data, "train", window=tcfg.window, progress=not args.quiet)
+    codes = code_bank(E, windows, out, progress=not args.quiet)
+    net = Talker(cfg)
+    stage = TalkerStage(net, G, windows, codes, tcfg, dsync=dsync, w_std=w_spread(G), device=dev)
+
+    def meta_of(step: int, seconds: float, done: bool) -> dict:
+        return dict(profile=prof, data=str(data), generator=str(gpath), steps=step, seconds=round(seconds, 1),
+                    hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
+                    train_config=dataclasses.asdict(tcfg), torch=torch.__version__)
+
+    def export_now(step: int, seconds: float) -> None:
+        save_model(export, net, cfg, kind="talker", meta=meta_of(step, seconds, False))
+
+    limit = args.minutes * 60 if args.minutes else None
+    summary = train(stage, tcfg.steps, out / "talker", log_every=10, ckpt_every=min(args.ckpt_every, 200),
+                    time_limit_s=limit, progress=not args.quiet, desc="talker", on_checkpoint=export_now)
+    net.eval()
+    save_model(export, net, cfg, kind="talker", meta=meta_of(summary["step"], summary["seconds"], summary["done"]))
+    state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
+    print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; talker written to "
+          f"{export}.safetensors (+ .json); checkpoints in {out}")
+
+
+def generate(args) -> None:
+    """``styletalker generate --image REF (--audio WAV | --text T) [--motion-video MP4] -o OUT.mp4``."""
+    from ..audio import load_audio
+    from ..cli import _out_folder
+    from ..gan.weights import load_generator
+    from ..inversion.invert import load_encoder, load_image
+    from ..videoio import write_video
+    from .generate import FPS, generate as run, load_talker
+    out = pathlib.Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        raise StyletalkerError(f"-o {out}: the video is written as mp4; name the file *.mp4")
+    _out_folder(out)
+    if (args.audio is None) == (args.text is None):
+        raise StyletalkerError("give exactly one of --audio FILE and --text \"...\"")
+    if args.temperature <= 0:
+        raise StyletalkerError(f"--temperature {args.temperature} must be > 0 (1 = the prior as trained)")
+    image = load_image(args.image)
+    if args.motion_video is not None and not pathlib.Path(args.motion_video).is_file():
+        raise StyletalkerError(f"motion video {args.motion_video} does not exist: check the path")
+    if args.audio is not None:
+        audio = load_audio(args.audio, 16000)
+    else:
+        from .. import tts
+        audio = tts.synthesize(args.text, voice=args.voice).audio
+    G, E, talker = load_generator(args.generator), load_encoder(args.encoder), load_talker(args.talker)
+    frames, warnings = run(image, audio, args.motion_video, talker, G, E, temperature=args.temperature,
+                           seed=args.seed, still=args.still)
+    for w in warnings:
+        print(f"styletalker: warning: {w}", file=sys.stderr)
+    write_video(out, frames, fps=FPS, audio=audio, sample_rate=16000)
+    mode = "motion from " + str(args.motion_video) if args.motion_video else \
+        ("still head" if args.still else f"motion sampled (seed {args.seed}, temperature {args.temperature})")
+    print(f"wrote {out} ({len(frames)} frames, {len(audio) / 16000:.2f} s, {frames.shape[1]} px; {mode})")

@@ -1,0 +1,123 @@
+"""Making videos with the trained talker: motion-controllable (paper's first inference mode) and audio-driven.
+
+    reference image --Enc_I--> W+_ref;   audio --log-mel--> one 0.2 s window per output frame (25 fps)
+    motion-controllable: motion video --face crop--> Enc_I --> posterior mean m_t   (``motion`` given)
+    audio-driven:        m_t sampled from the prior with a temperature               (no ``motion``)
+    W+_hat_t = W+_ref + f(W+_ref, a_t, m_t) --G_I--> frames --> mp4 with the audio
+
+A motion clip shorter than the audio is played forwards and backwards (ping-pong), so the head never jumps back to
+the first frame's pose; a longer one is cut to the audio's length.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+import torch
+
+from ..audio import MelConfig, log_mel, mel_frames_for_video
+from ..checkpoint import load_model
+from ..errors import StyletalkerError
+from ..gan.weights import WEIGHTS_DIR
+from .model import Talker
+from .modules import TalkerConfig
+
+SHIPPED_TALKER = WEIGHTS_DIR / "talker_default"
+FPS = 25
+
+
+def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -> Talker:
+    path = pathlib.Path(path) if path else SHIPPED_TALKER
+    return load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
+
+
+def audio_windows(audio: np.ndarray, sample_rate: int = 16000) -> torch.Tensor:
+    """Mono float audio -> the mel window of each 25 fps output frame: [T, 80, 20], T = ceil(seconds * 25)."""
+    if audio.size == 0 or not np.isfinite(audio).all():
+        raise StyletalkerError("the audio is empty or holds NaN/inf samples: pass a file with sound in it")
+    if np.abs(audio).max() < 1e-4:
+        raise StyletalkerError("the audio is silent (peak below -80 dB): pass speech")
+    cfg = MelConfig(sample_rate=sample_rate)
+    n = max(1, math.ceil(len(audio) / sample_rate * FPS))
+    return mel_frames_for_video(log_mel(audio, cfg), n, FPS, 0.2, cfg)
+
+
+def ping_pong(n_have: int, n_need: int) -> np.ndarray:
+    """Frame indices 0..n_have-1 played forwards then backwards until n_need indices: [n_need]."""
+    if n_have <= 1:
+        return np.zeros(n_need, int)
+    cycle = np.concatenate([np.arange(n_have), np.arange(n_have - 2, 0, -1)])
+    return cycle[np.arange(n_need) % len(cycle)]
+
+
+def motion_crops(path, resolution: int, analyzer=None) -> np.ndarray:
+    """A motion video -> uint8 [T, R, R, 3] face crops at 25 fps (dlib-tracked crops as ``prepare`` makes them;
+    a video already at R x R is taken as crops)."""
+    from ..data.prepare import _detect_box, _resampled_frames, crop_boxes, crop_frame
+    from ..videoio import video_info
+    info = video_info(path)
+    frames = list(_resampled_frames(path, FPS, float(info.get("fps") or FPS), None))
+    if not frames:
+        raise StyletalkerError(f"motion video {path} has no frames: pass an mp4 with a face in it")
+    if frames[0].shape[:2] == (resolution, resolution):
+        return np.stack(frames)
+    if analyzer is None:
+        from ..face import FaceAnalyzer
+        analyzer = FaceAnalyzer()
+    dets, prev = [], None
+    for f in frames:
+        d = _detect_box(analyzer, f, prev)
+        dets.append(d)
+        prev = d if d is not None else prev
+    boxes = crop_boxes(dets)
+    if boxes is None:
+        raise StyletalkerError(f"dlib finds no face in the motion video {path}: pass a video of a face")
+    return np.stack([crop_frame(f, b, resolution) for f, b in zip(frames, boxes)])
+
+
+def render(G, ws: torch.Tensor, batch: int = 64) -> np.ndarray:
+    """W+ [T, K, D] -> uint8 frames [T, R, R, 3]."""
+    from ..gan.generator import to_uint8
+    with torch.no_grad():
+        return np.concatenate([to_uint8(G.synthesis(ws[a:a + batch])) for a in range(0, len(ws), batch)])
+
+
+def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
+             temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
+             sample_rate: int = 16000) -> tuple[np.ndarray, list[str]]:
+    """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings).
+
+    image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
+    [T, R, R, 3], or None (the prior samples the motion, ``temperature`` > 0, seeded; ``still`` keeps m_t = 0, lips
+    only). Audio-driven generation samples and renders in chunks of ``chunk`` frames with the prior's state carried
+    across (no seams: a_t is computed over the whole audio first)."""
+    from ..gan.weights import load_generator
+    from ..inversion.invert import encode, invert, load_encoder
+    if temperature <= 0:
+        raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
+    G = G if G is not None else load_generator()
+    E = E if E is not None else load_encoder()
+    talker = talker if talker is not None else load_talker()
+    ref = invert(image, E, G)
+    ws_ref = ref.ws                                                            # [1, K, D]
+    mel = audio_windows(audio, sample_rate)[None]                              # [1, T, 80, 20]
+    T = mel.shape[1]
+    if motion is not None:
+        crops = motion_crops(motion, G.cfg.resolution) if isinstance(motion, (str, pathlib.Path)) else motion
+        crops = crops[ping_pong(len(crops), T)]
+        ws_motion = encode(E, crops)[None]                                     # [1, T, K, D]
+        ws = talker.reenact(ws_ref, mel, ws_motion)[0]
+        return render(G, ws), ref.warnings
+    gen, state, frames = torch.Generator().manual_seed(seed), None, []
+    with torch.no_grad():
+        a = talker.audio(mel)                                  # whole audio at once: no seam in a_t's context
+        e_ref = talker.e_ref(ws_ref)
+        for t0 in range(0, T, chunk):
+            a_c = a[:, t0:t0 + chunk]
+            if still:
+                m = torch.zeros(1, a_c.shape[1], talker.cfg.motion_dim)
+            else:
+                m, state = talker.prior.sample(a_c, e_ref, temperature, state, gen)
+            frames.append(render(G, talker.manipulation(ws_ref, a_c, m)[0]))
+    return np.concatenate(frames), ref.warnings
