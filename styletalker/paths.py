@@ -18,3 +18,12 @@ def cache_dir() -> pathlib.Path:
     path = pathlib.Path(env) if env else DATA_DIR / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def portable(path) -> str:
+    """A path as recorded in model metadata: relative to the repository when inside it (no machine's absolute path)."""
+    p = pathlib.Path(path).resolve()
+    try:
+        return str(p.relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)

@@ -42,6 +42,7 @@ def train_encoder(args) -> None:
     from ..device import device as pick_device
     from ..gan.weights import load_generator
     from ..imagemetrics import psnr, ssim
+    from ..paths import portable
     from .encoder import Encoder, for_generator
     from .invert import encode
     from .landmarks import landmark_config
@@ -75,16 +76,17 @@ def train_encoder(args) -> None:
     except StyletalkerError:                                      # no validation split: report on training frames
         vbank, lnet_rms = bank, landmark_rms_px(lnet.cpu(), bank[finite], lm[finite])
     save_model(lm_export, lnet, lnet.cfg, kind="landmarks",
-               meta=dict(profile=prof, data=str(data), steps=lsum["step"], seconds=round(lsum["seconds"], 1),
+               meta=dict(profile=prof, data=portable(data), steps=lsum["step"], seconds=round(lsum["seconds"], 1),
                          hardware=hw, val_rms_px=round(lnet_rms, 3)))
     E = Encoder(ecfg, w_avg=G.w_avg)
     left = None if limit is None else max(1.0, limit - (time.time() - t0))
 
     def meta_of(step: int, seconds: float, done: bool, rate=None) -> dict:
-        return dict(profile=prof, data=str(data), generator=str(gpath), generator_sha256=_sha(gpath), steps=step,
+        return dict(profile=prof, data=portable(data), generator=portable(gpath), generator_sha256=_sha(gpath),
+                    steps=step,
                     seconds=round(seconds, 1), images_per_s=None if rate is None else round(rate, 1),
                     hardware=hw, finished=done, train_config=dataclasses.asdict(cfg), torch=torch.__version__,
-                    landmarks=str(lm_export))
+                    landmarks=portable(lm_export))
 
     def export_now(step: int, seconds: float) -> None:
         save_model(export, E, ecfg, kind="encoder", meta=meta_of(step, seconds, False))

@@ -36,6 +36,7 @@ def train_talker(args) -> None:
     from ..gan.weights import load_generator
     from ..inversion.invert import check_pair, load_encoder
     from ..inversion.train import w_spread
+    from ..paths import portable
     from ..training import train
     from .model import Talker
     from .modules import talker_config
@@ -64,7 +65,7 @@ def train_talker(args) -> None:
     stage = TalkerStage(net, G, windows, codes, tcfg, dsync=dsync, w_std=w_spread(G), device=dev)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
-        return dict(profile=prof, data=str(data), generator=str(gpath), steps=step, seconds=round(seconds, 1),
+        return dict(profile=prof, data=portable(data), generator=portable(gpath), steps=step, seconds=round(seconds, 1),
                     hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     train_config=dataclasses.asdict(tcfg), torch=torch.__version__)
 
