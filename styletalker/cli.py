@@ -136,13 +136,12 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
 def train_generator(args) -> None:
     """``styletalker train generator``: the StyleGAN3-style G_I."""
     import dataclasses
-    import platform
 
     import torch
 
     from .checkpoint import save_model
     from .config import profile
-    from .device import device as pick_device
+    from .device import describe, device as pick_device
     from .gan.discriminator import discriminator_config
     from .gan.generator import generator_config
     from .gan.train import gan_train_config, train_generator
@@ -159,8 +158,7 @@ def train_generator(args) -> None:
     if args.init:
         from .gan.weights import load_generator
         init = load_generator(args.init, expected=gen_cfg)
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
-        f"{torch.get_num_threads()} threads)"
+    hw = describe(dev)
     export = pathlib.Path(args.export) if args.export else out / name
     limit = args.minutes * 60 if args.minutes else None
 

@@ -18,6 +18,14 @@ def device(name: str = "auto") -> torch.device:
         raise StyletalkerError(f"unknown device {name!r}: use auto, cpu or cuda") from e
 
 
+def describe(dev: torch.device) -> str:
+    """The hardware a run used, for model metadata: the GPU's name, or the CPU and its torch threads."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    import platform
+    return f"CPU ({platform.processor() or 'x86_64'}, {torch.get_num_threads()} threads)"
+
+
 def _fast(dev: torch.device) -> torch.device:
     """On CUDA, allow TF32 matrix maths and cuDNN autotuning (the GPU training speeds in docs assume them)."""
     if dev.type == "cuda":

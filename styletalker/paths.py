@@ -10,6 +10,7 @@ import pathlib
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 DATA_DIR = REPO_DIR / "data"
+WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
 
 def cache_dir() -> pathlib.Path:
@@ -27,3 +28,17 @@ def portable(path) -> str:
         return str(p.relative_to(REPO_DIR))
     except ValueError:
         return str(path)
+
+
+def profile_model(name: str, stage: str, prof: str) -> pathlib.Path:
+    """The model ``<name>_<prof>`` that a command of profile ``prof`` uses by default: the shipped file for the
+    default profile, else what ``styletalker train <stage> --profile <prof>`` writes (out/train/NAME/NAME)."""
+    from .errors import StyletalkerError
+    stem = f"{name}_{prof}"
+    if prof == "default":
+        return WEIGHTS_DIR / stem
+    trained = pathlib.Path("out") / "train" / stem / stem
+    if not trained.with_suffix(".safetensors").exists():
+        raise StyletalkerError(f"no {prof} {name}: train one with 'styletalker train {stage} --profile {prof}' or "
+                               f"pass its NAME")
+    return trained

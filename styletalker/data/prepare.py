@@ -142,6 +142,17 @@ def crop_frame(frame: np.ndarray, box, resolution: int) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize((resolution, resolution), Image.LANCZOS))
 
 
+def track_boxes(frames, analyzer) -> np.ndarray | None:
+    """Smoothed square crop boxes [T, 4] for an iterable of frames, tracking the face from frame to frame (the
+    nearest detection to the last one); None when no frame has a face."""
+    detections, previous = [], None
+    for frame in frames:
+        d = _detect_box(analyzer, frame, previous)
+        previous = d if d is not None else previous
+        detections.append(d)
+    return crop_boxes(detections)
+
+
 def face_crop(image: np.ndarray, resolution: int, analyzer=None) -> tuple[np.ndarray, bool]:
     """One image -> (uint8 [resolution, resolution, 3] face crop, whether dlib found a face).
 
@@ -168,12 +179,7 @@ def prepare_clip(path, analyzer, resolution: int = 64, fps: float = 25, sample_r
     info = video_info(path)
     fps_in = info["fps"] or fps
     # pass 1: track the face; pass 2 decodes again to crop, so a long HD clip never sits in memory at full size
-    detections, previous = [], None
-    for frame in _resampled_frames(path, fps, fps_in, max_seconds):
-        d = _detect_box(analyzer, frame, previous)
-        previous = d if d is not None else previous
-        detections.append(d)
-    boxes = crop_boxes(detections)
+    boxes = track_boxes(_resampled_frames(path, fps, fps_in, max_seconds), analyzer)
     if boxes is None:
         warnings.warn(f"no face found in {path}; skipping the clip")
         return None

@@ -14,10 +14,10 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .generator import Generator
 from ..data.frames import to_float
+from ..imagemetrics import psnr
 from ..training import GeneratorState
 
 
@@ -118,11 +118,6 @@ def encode_bank(stage: AutoencoderStage, bank: torch.Tensor, batch: int = 256) -
     return torch.cat(out)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of images in [-1, 1]."""
-    return 20 * math.log10(2) - 10 * math.log10(max(F.mse_loss(a, b).item(), 1e-20))
-
-
 def train_reconstruction(G: Generator, bank: torch.Tensor, out, kimg: float, batch: int = 32,
                          time_limit_s: float | None = None, progress: bool = True, device="cpu",
                          mapping_steps: int = 2000) -> tuple[AutoencoderStage, dict]:
@@ -142,6 +137,6 @@ def train_reconstruction(G: Generator, bank: torch.Tensor, out, kimg: float, bat
     curve = fit_mapping(G, codes, steps=mapping_steps)
     with torch.no_grad():
         x = to_float(bank[torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))[:256]]).to(device)
-        summary["psnr"] = psnr(G.synthesis(stage.encode(x)), x)
+        summary["psnr"] = psnr(G.synthesis(stage.encode(x)), x).mean().item()
     summary["mapping_loss"] = curve[-1]
     return stage, summary

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pathlib
 
 from ..checkpoint import load_model
-from ..paths import PACKAGE_DIR
+from ..paths import WEIGHTS_DIR  # re-exported: where shipped weights live
 from .generator import Generator, GeneratorConfig
 
-WEIGHTS_DIR = PACKAGE_DIR / "weights"
 SHIPPED_GENERATOR = WEIGHTS_DIR / "generator_default"
 
 

@@ -9,19 +9,6 @@ from ..errors import StyletalkerError
 WARN = "styletalker: warning:"
 
 
-def default_generator(prof: str) -> pathlib.Path:
-    """The generator an encoder of this profile inverts: the shipped one (default profile) or the one that
-    ``styletalker train generator --profile P`` writes."""
-    from ..gan.weights import SHIPPED_GENERATOR
-    if prof == "default":
-        return SHIPPED_GENERATOR
-    trained = pathlib.Path("out") / "train" / f"generator_{prof}" / f"generator_{prof}"
-    if not trained.with_suffix(".safetensors").exists():
-        raise StyletalkerError(f"no {prof} generator to invert: train one with 'styletalker train generator "
-                               f"--profile {prof}' or pass --generator NAME")
-    return trained
-
-
 def _sha(path: pathlib.Path) -> str:
     import hashlib
     return hashlib.sha256(path.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
@@ -30,7 +17,6 @@ def _sha(path: pathlib.Path) -> str:
 def train_encoder(args) -> None:
     """``styletalker train encoder``: the landmark regressor, then Enc_I against the frozen G_I."""
     import dataclasses
-    import platform
     import time
 
     import torch
@@ -39,10 +25,10 @@ def train_encoder(args) -> None:
     from ..cli import ensure_dataset
     from ..config import profile
     from ..data.frames import frame_bank, label_bank
-    from ..device import device as pick_device
+    from ..device import describe, device as pick_device
     from ..gan.weights import load_generator
     from ..imagemetrics import psnr, ssim
-    from ..paths import portable
+    from ..paths import portable, profile_model
     from .encoder import Encoder, for_generator
     from .invert import encode
     from .landmarks import landmark_config
@@ -50,7 +36,7 @@ def train_encoder(args) -> None:
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gpath = pathlib.Path(args.generator) if args.generator else default_generator(prof)
+    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
     G = load_generator(gpath, device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     cfg = encoder_train_config(prof, **over)
@@ -59,8 +45,7 @@ def train_encoder(args) -> None:
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
     lm_export = export.with_name(f"landmarks_{prof}")
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
-        f"{torch.get_num_threads()} threads)"
+    hw = describe(dev)
     t0 = time.time()
     limit = args.minutes * 60 if args.minutes else None
     bank = frame_bank(data, "train", not args.quiet)

@@ -151,10 +151,9 @@ def invert(image, E: Encoder | None = None, G=None, refine_steps: int = 0, align
     G = G if G is not None else load_generator()
     E = E if E is not None else load_encoder()
     check_pair(E, G)
-    img = load_image(image) if isinstance(image, (str, pathlib.Path)) else np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, -1)
-    crop, warnings = prepare_image(img[..., :3], G.cfg.resolution, align, analyzer)
+    from ..face import to_uint8_rgb
+    img = load_image(image) if isinstance(image, (str, pathlib.Path)) else to_uint8_rgb(image)
+    crop, warnings = prepare_image(img, G.cfg.resolution, align, analyzer)
     t0 = time.time()
     x = _as_float(crop[None])
     ws = encode(E, x)

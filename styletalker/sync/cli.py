@@ -13,14 +13,13 @@ from ..errors import StyletalkerError
 
 
 def _train(args, kind: str) -> None:
-    import platform
 
     import torch
 
     from ..checkpoint import save_model
     from ..cli import ensure_dataset
     from ..config import profile
-    from ..device import device as pick_device
+    from ..device import describe, device as pick_device
     from .evaluator import evaluator_config
     from .model import sync_config
     from .train import evaluator_train_config, sync_train_config, train_sync_net
@@ -35,8 +34,7 @@ def _train(args, kind: str) -> None:
             f"sync_evaluator_{prof}"
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
-        f"CPU ({platform.processor() or 'x86_64'}, {torch.get_num_threads()} threads)"
+    hw = describe(dev)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
         return dict(profile=prof, data=str(data), steps=step, seconds=round(seconds, 1), hardware=hw, finished=done,
@@ -126,12 +124,7 @@ def face_frames(frames, resolution: int) -> tuple:
     probes = [prep._detect_box(analyzer, frames[t], None) for t in (0, len(frames) // 2, len(frames) - 1)]
     sides = [prep.CROP_SCALE * max(d[2], d[3]) for d in probes if d is not None]
     if sides and np.median(sides) < 0.75 * min(h, w):
-        dets, prev = [], None
-        for f in frames:
-            d = prep._detect_box(analyzer, f, prev)
-            prev = d if d is not None else prev
-            dets.append(d)
-        boxes = prep.crop_boxes(dets)
+        boxes = prep.track_boxes(frames, analyzer)
         crops = np.stack([prep.crop_frame(f, b, resolution) for f, b in zip(frames, boxes)])
         return crops, f" (frames {w}x{h} px: the face found by dlib was cropped to {resolution} px)"
     return frames, (f" (frames {w}x{h} px: taken as a face crop; centre square, mouth crop resized to the "

@@ -31,10 +31,10 @@ from ..audio import MelConfig, log_mel, mel_frames_for_video
 from ..checkpoint import load_model
 from ..config import profile
 from ..errors import StyletalkerError
-from ..paths import PACKAGE_DIR
+from ..paths import WEIGHTS_DIR
 from .data import WINDOW, audio_windows, mouth_crop, normalise_mel
 
-SHIPPED_EVALUATOR = PACKAGE_DIR / "weights" / "sync_evaluator_default"
+SHIPPED_EVALUATOR = WEIGHTS_DIR / "sync_evaluator_default"
 VSHIFT = 15                   # offsets -15..+15 frames (syncnet_python's --vshift)
 
 

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 from ..checkpoint import load_model
 from ..config import profile
-from ..paths import PACKAGE_DIR
+from ..paths import WEIGHTS_DIR
 from .data import WINDOW, audio_windows, mouth_crop, normalise_mel, video_windows
 
-SHIPPED_DSYNC = PACKAGE_DIR / "weights" / "dsync_default"
+SHIPPED_DSYNC = WEIGHTS_DIR / "dsync_default"
 
 
 @dataclasses.dataclass(frozen=True)

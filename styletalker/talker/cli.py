@@ -7,24 +7,9 @@ import sys
 from ..errors import StyletalkerError
 
 
-def _default(kind: str, prof: str) -> pathlib.Path:
-    """A frozen network the talker of this profile needs: shipped (default profile) or trained by its command."""
-    from ..gan.weights import WEIGHTS_DIR
-    names = dict(generator=f"generator_{prof}", encoder=f"encoder_{prof}", dsync=f"dsync_{prof}")
-    if prof == "default":
-        return WEIGHTS_DIR / names[kind]
-    trained = pathlib.Path("out") / "train" / names[kind] / names[kind]
-    stage = dict(generator="generator", encoder="encoder", dsync="sync")[kind]
-    if not trained.with_suffix(".safetensors").exists():
-        raise StyletalkerError(f"no {prof} {kind}: train one with 'styletalker train {stage} --profile {prof}' or "
-                               f"pass --{kind} NAME")
-    return trained
-
-
 def train_talker(args) -> None:
     """``styletalker train talker``: the conditional sequential VAE against frozen G_I, Enc_I and D_sync."""
     import dataclasses
-    import platform
 
     import torch
 
@@ -32,11 +17,11 @@ def train_talker(args) -> None:
     from ..cli import ensure_dataset
     from ..config import profile
     from ..data.dataset import ClipWindows
-    from ..device import device as pick_device
+    from ..device import describe, device as pick_device
     from ..gan.weights import load_generator
     from ..inversion.invert import check_pair, load_encoder
     from ..inversion.train import w_spread
-    from ..paths import portable
+    from ..paths import portable, profile_model
     from ..training import train
     from .model import Talker
     from .modules import talker_config
@@ -44,21 +29,20 @@ def train_talker(args) -> None:
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gpath = pathlib.Path(args.generator) if args.generator else _default("generator", prof)
-    G, E = load_generator(gpath, device=dev), load_encoder(_default("encoder", prof), device=dev)
+    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
+    G, E = load_generator(gpath, device=dev), load_encoder(profile_model("encoder", "encoder", prof), device=dev)
     check_pair(E, G)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     tcfg = talker_train_config(prof, use_sync=not args.no_sync, **over)
     dsync = None
     if tcfg.use_sync:
         from ..sync.model import load_dsync
-        dsync = load_dsync(_default("dsync", prof), device=dev)
+        dsync = load_dsync(profile_model("dsync", "sync", prof), device=dev)
     cfg = talker_config(prof, num_ws=G.num_ws, w_dim=G.cfg.w_dim)
     name = f"talker_{prof}" + ("_nosync" if args.no_sync else "")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, " \
-        f"{torch.get_num_threads()} threads)"
+    hw = describe(dev)
     windows = ClipWindows(data, "train", window=tcfg.window, progress=not args.quiet)
     codes = code_bank(E, windows, out, progress=not args.quiet)
     net = Talker(cfg)

@@ -54,7 +54,7 @@ def ping_pong(n_have: int, n_need: int) -> np.ndarray:
 def motion_crops(path, resolution: int, analyzer=None) -> np.ndarray:
     """A motion video -> uint8 [T, R, R, 3] face crops at 25 fps (dlib-tracked crops as ``prepare`` makes them;
     a video already at R x R is taken as crops)."""
-    from ..data.prepare import _detect_box, _resampled_frames, crop_boxes, crop_frame
+    from ..data.prepare import _resampled_frames, crop_frame, track_boxes
     from ..videoio import video_info
     info = video_info(path)
     frames = list(_resampled_frames(path, FPS, float(info.get("fps") or FPS), None))
@@ -65,12 +65,7 @@ def motion_crops(path, resolution: int, analyzer=None) -> np.ndarray:
     if analyzer is None:
         from ..face import FaceAnalyzer
         analyzer = FaceAnalyzer()
-    dets, prev = [], None
-    for f in frames:
-        d = _detect_box(analyzer, f, prev)
-        dets.append(d)
-        prev = d if d is not None else prev
-    boxes = crop_boxes(dets)
+    boxes = track_boxes(frames, analyzer)
     if boxes is None:
         raise StyletalkerError(f"dlib finds no face in the motion video {path}: pass a video of a face")
     return np.stack([crop_frame(f, b, resolution) for f, b in zip(frames, boxes)])

@@ -59,6 +59,8 @@ def talker_train_config(name: str | None = None, **overrides) -> TalkerTrainConf
 def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
     """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT."""
     from tqdm.auto import tqdm
+
+    from ..inversion.invert import encode
     path = pathlib.Path(out) / "codes.npy"
     n = int(windows.offsets[-1])
     if path.exists():
@@ -67,10 +69,8 @@ def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = T
             return codes
     path.parent.mkdir(parents=True, exist_ok=True)
     codes = np.zeros((n, E.cfg.num_ws, E.cfg.w_dim), np.float16)
-    with torch.no_grad():
-        for a in tqdm(range(0, n, batch), desc="inverting frames", disable=not progress):
-            x = torch.from_numpy(np.array(windows.frames[a:a + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1
-            codes[a:a + batch] = E(x.to(E.w_avg.device)).cpu().numpy().astype(np.float16)
+    for a in tqdm(range(0, n, batch), desc="inverting frames", disable=not progress):
+        codes[a:a + batch] = encode(E, np.array(windows.frames[a:a + batch]), batch).numpy().astype(np.float16)
     tmp = path.with_name(".codes.tmp.npy")
     np.save(tmp, codes)
     tmp.replace(path)
