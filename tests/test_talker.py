@@ -141,15 +141,27 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
     codes = code_bank(E, windows, tmp_path, progress=False)
     assert codes.shape == (int(windows.offsets[-1]), G.num_ws, G.cfg.w_dim)
     for use_sync in (True, False):
-        tcfg = talker_train_config("quick", steps=25, batch=2, window=8, use_sync=use_sync, lr=3e-3)
+        tcfg = talker_train_config("quick", steps=25, batch=2, window=8, use_sync=use_sync, lr=3e-3, warmup=10,
+                                   audio_only=0)
         net = Talker(cfg)
         stage = TalkerStage(net, G, windows, codes, tcfg, dsync=DSync(sync_config("quick")) if use_sync else None)
         run = tmp_path / f"run{use_sync}"
         train(stage, tcfg.steps, run, log_every=5, progress=False)
         rows = read_log(run)
-        assert ("sync" in rows[0]) == use_sync
+        assert "l1" not in rows[0] and "l1" in rows[-1]           # rendering starts after the warm-up
+        assert ("sync" in rows[-1]) == use_sync
         assert rows[-1]["code"] < rows[0]["code"]
         assert not any(p.requires_grad for p in G.parameters())
+    # the audio-only phase: m_t = 0 and no KL, so the posterior and the motion path receive no gradient
+    tcfg = talker_train_config("quick", steps=3, batch=2, window=8, use_sync=False, warmup=3, audio_only=3)
+    net = Talker(cfg)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    stage = TalkerStage(net, G, windows, codes, tcfg)
+    for i in range(3):
+        stage.step(i)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("posterior.", "manipulation.motion.")))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("audio."))
 
 
 def test_ping_pong_plays_the_motion_back_and_forth():

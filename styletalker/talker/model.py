@@ -33,15 +33,18 @@ class Talker(nn.Module):
         return self.ref(ws_ref.flatten(1))
 
     def elbo_terms(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_video: torch.Tensor,
-                   gen: torch.Generator | None = None) -> dict:
+                   gen: torch.Generator | None = None, keep: torch.Tensor | None = None) -> dict:
         """One pass of the VAE on a training window: posterior sample, prior log-density, KL estimate, W+_hat.
 
-        Returns dict(ws_hat [B, T, K, D], m, mu, log_sigma [B, T, M], kl [B, T] (Monte Carlo), a [B, T, A])."""
+        keep [B] (0 or 1): 0 drops the motion of that window (m_t = 0 in the manipulation, the audio path alone must
+        reconstruct it; the KL is still taken). Returns dict(ws_hat [B, T, K, D], m, mu, log_sigma [B, T, M],
+        kl [B, T] (Monte Carlo), a [B, T, A])."""
         a = self.audio(mel)
         mu, log_sigma = self.posterior(ws_video, ws_ref)
         m = reparameterise(mu, log_sigma, gen)
         log_p = self.prior.log_prob(m, a, self.e_ref(ws_ref))
-        return dict(ws_hat=self.manipulation(ws_ref, a, m), m=m, mu=mu, log_sigma=log_sigma, a=a,
+        m_used = m if keep is None else m * keep[:, None, None]
+        return dict(ws_hat=self.manipulation(ws_ref, a, m_used), m=m, mu=mu, log_sigma=log_sigma, a=a,
                     kl=kl_monte_carlo(m, mu, log_sigma, log_p))
 
     @torch.no_grad()
