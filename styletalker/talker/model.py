@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .modules import AudioEncoder, MotionPosterior, TalkerConfig, WManipulation
-from .prior import GaussianARPrior, kl_monte_carlo, reparameterise
+from .prior import PRIORS, kl_monte_carlo, reparameterise
 
 
 class Talker(nn.Module):
@@ -23,10 +23,9 @@ class Talker(nn.Module):
         self.posterior = MotionPosterior(cfg)
         self.manipulation = WManipulation(cfg)
         self.ref = nn.Sequential(nn.Linear(cfg.num_ws * cfg.w_dim, cfg.hidden), nn.LeakyReLU(0.2))
-        if cfg.prior == "gaussian":
-            self.prior = GaussianARPrior(cfg)
-        else:
-            raise ValueError(f"unknown prior {cfg.prior!r}: 'gaussian' (the flow prior comes with issue 7)")
+        if cfg.prior not in PRIORS:
+            raise ValueError(f"unknown prior {cfg.prior!r}: one of {', '.join(PRIORS)}")
+        self.prior = PRIORS[cfg.prior](cfg)
 
     def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
         """Identity features of the reference for the prior: [B, K, D] -> [B, hidden]."""

@@ -40,6 +40,7 @@ class TalkerConfig:
     audio_layers: tuple = (3, 4, 5, 6, 7)       # W+ codes the audio path edits (middle and fine)
     motion_layers: tuple = (0, 1, 2, 3, 4, 5, 6, 7)  # W+ codes the motion path edits (all)
     prior: str = "gaussian"        # motion prior: gaussian (autoregressive) or flow (issue 7)
+    flow_transforms: int = 2       # spline coupling layers of the flow prior (alternating halves)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
 
 
@@ -47,7 +48,7 @@ TALKER_PRESETS = {
     "quick": dict(num_ws=7, w_dim=64, audio_dim=32, motion_dim=8, hidden=64, audio_layers=(2, 3, 4, 5, 6),
                   motion_layers=(0, 1, 2, 3, 4, 5, 6)),
     "default": dict(),
-    "full": dict(num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
+    "full": dict(flow_transforms=4, num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
                  audio_layers=tuple(range(4, 12)), motion_layers=tuple(range(12))),
 }
 

@@ -13,7 +13,8 @@ flow with context h_t and implements the same interface:
     prior.sample(a, e_ref, temperature, state, gen) -> (m [B, T, M], state)   (state carries across chunks)
 
 :func:`kl_monte_carlo` is the one KL code path for any such prior: log q(m) - log p(m) at samples m ~ q. For the
-Gaussian prior, :func:`kl_gaussian` gives the analytic value, used to check the estimator.
+Gaussian prior, :func:`kl_gaussian` gives the analytic value, used to check the estimator. Both priors share the
+GRU (:class:`ARPrior`); they differ only in p(m_t | h_t).
 """
 from __future__ import annotations
 
@@ -54,23 +55,19 @@ def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, gen: torch.Generat
     return mu + log_sigma.exp() * eps
 
 
-class GaussianARPrior(nn.Module):
-    """p(m_t | h_t) = N(mu(h_t), sigma(h_t)^2), h_t = GRU(h_{t-1}, [m_{t-1}, a_t, e_ref])."""
+class ARPrior(nn.Module):
+    """The autoregressive part shared by both priors: h_t = GRU(h_{t-1}, [m_{t-1}, a_t, e_ref]). A subclass says what
+    p(m_t | h_t) is through ``conditional_log_prob(m, h)`` and ``conditional_sample(h, temperature, gen)``."""
 
     def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.ref_dim = ref_dim or cfg.hidden
         self.cell = nn.GRUCell(cfg.motion_dim + cfg.audio_dim + self.ref_dim, cfg.hidden)
-        self.head = nn.Linear(cfg.hidden, 2 * cfg.motion_dim)
 
     def init_state(self, batch: int, device=None) -> dict:
         return dict(h=torch.zeros(batch, self.cfg.hidden, device=device),
                     m=torch.zeros(batch, self.cfg.motion_dim, device=device))
-
-    def params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_sigma = self.head(h).chunk(2, -1)
-        return mu, log_sigma.clamp(-7, 2)
 
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
@@ -84,21 +81,17 @@ class GaussianARPrior(nn.Module):
             prev = m[:, t]
         return torch.stack(hs, 1)
 
-    def distribution(self, m, a, e_ref, state=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, log sigma) of p(m_t | m_<t, a, e_ref) for every t: [B, T, M] each."""
-        return self.params(self.contexts(m, a, e_ref, state))
-
     def log_prob(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
         """log p(m_t | m_<t, a_<=t, e_ref): m [B, T, M], a [B, T, A], e_ref [B, E] -> [B, T]."""
-        mu, log_sigma = self.distribution(m, a, e_ref, state)
-        return gaussian_log_prob(m, mu, log_sigma)
+        h = self.contexts(m, a, e_ref, state)
+        return self.conditional_log_prob(m.flatten(0, 1), h.flatten(0, 1)).view(m.shape[:2])
 
     @torch.no_grad()
     def sample(self, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
                gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
-        """Autoregressive sampling; sigma is scaled by ``temperature``. Returns m [B, T, M] and the state after the
-        last frame (pass it to the next chunk for seamless long audio)."""
+        """Autoregressive sampling with the base noise scaled by ``temperature``. Returns m [B, T, M] and the state
+        after the last frame (pass it to the next chunk for seamless long audio)."""
         if temperature <= 0:
             raise ValueError(f"temperature {temperature} must be > 0")
         B, T = a.shape[:2]
@@ -106,7 +99,79 @@ class GaussianARPrior(nn.Module):
         h, prev, out = state["h"], state["m"], []
         for t in range(T):
             h = self.cell(torch.cat([prev, a[:, t], e_ref], -1), h)
-            mu, log_sigma = self.params(h)
-            prev = reparameterise(mu, log_sigma + math.log(temperature), gen)
+            prev = self.conditional_sample(h, temperature, gen)
             out.append(prev)
         return torch.stack(out, 1), dict(h=h, m=prev)
+
+    def conditional_log_prob(self, m: torch.Tensor, h: torch.Tensor) -> torch.Tensor:   # [N, M], [N, H] -> [N]
+        raise NotImplementedError
+
+    def conditional_sample(self, h: torch.Tensor, temperature: float, gen) -> torch.Tensor:  # [N, H] -> [N, M]
+        raise NotImplementedError
+
+
+class GaussianARPrior(ARPrior):
+    """p(m_t | h_t) = N(mu(h_t), sigma(h_t)^2): the ablation's prior (and issue 6's)."""
+
+    def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
+        super().__init__(cfg, ref_dim)
+        self.head = nn.Linear(cfg.hidden, 2 * cfg.motion_dim)
+
+    def params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_sigma = self.head(h).chunk(2, -1)
+        return mu, log_sigma.clamp(-7, 2)
+
+    def distribution(self, m, a, e_ref, state=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log sigma) of p(m_t | m_<t, a, e_ref) for every t: [B, T, M] each."""
+        return self.params(self.contexts(m, a, e_ref, state))
+
+    def conditional_log_prob(self, m, h):
+        mu, log_sigma = self.params(h)
+        return gaussian_log_prob(m, mu, log_sigma)
+
+    def conditional_sample(self, h, temperature, gen):
+        mu, log_sigma = self.params(h)
+        return reparameterise(mu, log_sigma + math.log(temperature), gen)
+
+
+class FlowARPrior(GaussianARPrior):
+    """p(m_t | h_t): a standard normal z pushed through a conditional normalizing flow with context h_t (issue 7).
+
+        u = (m - mu(h)) / sigma(h)                     the Gaussian prior's location-scale, kept as the flow's last step
+        z = g(u; h)                                    zuko rational-quadratic spline couplings (neural spline flow)
+        log p(m | h) = log N(z; 0, I) + log|det dg/du| - sum log sigma(h)
+
+    With g the identity this *is* the Gaussian AR prior; the splines let p(m_t | h_t) be multi-modal (nodding or
+    still for the same words) where a Gaussian must put its mass between the modes. Temperature scales z's spread.
+    Splines act on [-5, 5] and are the identity outside; u is standardised, so that interval covers it.
+
+    Couplings, not zuko's default autoregressive NSF: sampling inverts the flow once per frame, and a coupling layer
+    inverts in one pass where an autoregressive one needs ``motion_dim`` passes (16x slower; real time matters here).
+    Alternating masks make every coordinate transformed, conditioned on the others and on h_t.
+    """
+
+    def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None, bins: int = 8):
+        super().__init__(cfg, ref_dim)
+        from zuko.distributions import DiagNormal
+        from zuko.flows import Flow, GeneralCouplingTransform, UnconditionalDistribution
+        from zuko.transforms import MonotonicRQSTransform
+        M = cfg.motion_dim
+        layers = [GeneralCouplingTransform(M, cfg.hidden, mask=torch.arange(M) % 2 == i % 2,
+                                           univariate=MonotonicRQSTransform, shapes=[(bins,), (bins,), (bins - 1,)],
+                                           hidden_features=[cfg.hidden, cfg.hidden])
+                  for i in range(cfg.flow_transforms)]
+        self.flow = Flow(layers, UnconditionalDistribution(DiagNormal, torch.zeros(M), torch.ones(M), buffer=True))
+
+    def conditional_log_prob(self, m, h):
+        mu, log_sigma = self.params(h)
+        u = (m - mu) / log_sigma.exp()
+        return self.flow(h).log_prob(u) - log_sigma.sum(-1)
+
+    def conditional_sample(self, h, temperature, gen):
+        mu, log_sigma = self.params(h)
+        z = temperature * (torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype) if gen is not None
+                           else torch.randn_like(mu))
+        return mu + log_sigma.exp() * self.flow(h).transform.inv(z)
+
+
+PRIORS = {"gaussian": GaussianARPrior, "flow": FlowARPrior}

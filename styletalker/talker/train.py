@@ -34,6 +34,7 @@ from ..data.dataset import ClipWindows
 from ..imagemetrics import ssim
 from ..training import GeneratorState
 from .model import Talker
+from .prior import reparameterise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,3 +154,70 @@ class TalkerStage:
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
         self.opt.step()
         return {k: v.item() for k, v in terms.items()}
+
+
+class PriorStage:
+    """The motion prior fitted as a second stage against the frozen posterior (issue 7's choice, documented):
+
+        min_prior  E_{windows} E_{m ~ q(m | codes)} [ -1/T sum_t log p(m_t | m_<t, a, W+_ref) ]
+
+    which is the prior's part of the ELBO's KL (the entropy of q does not depend on the prior). Everything but
+    ``talker.prior`` is frozen, and no frame is rendered, so a step costs milliseconds; both priors (flow, Gaussian)
+    are fitted this same way, so their held-out negative log-likelihoods compare fairly."""
+
+    def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
+                 lr: float = 1e-3, device="cpu"):
+        self.net, self.ds, self.codes, self.cfg, self.device = talker.to(device).eval(), windows, codes, cfg, device
+        talker.requires_grad_(False)
+        talker.prior.requires_grad_(True).train()
+        self.batch = cfg.batch
+        self.opt = torch.optim.Adam(talker.prior.parameters(), lr=lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        lengths = np.asarray(windows.index["lengths"])
+        self.starts = [(ci, s) for ci, n in enumerate(lengths) for s in range(0, n - cfg.window + 1)]
+
+    def state(self) -> dict:
+        return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))
+
+    sample = TalkerStage.sample
+
+    def nll(self, b: dict) -> torch.Tensor:
+        """-log p(m_t | ...) per frame, m ~ q: mean over the batch and frames."""
+        net = self.net
+        with torch.no_grad():
+            a = net.audio(b["mel"])
+            mu, log_sigma = net.posterior(b["codes"], b["ref"])
+            m = reparameterise(mu, log_sigma, self.gen)
+            e_ref = net.e_ref(b["ref"])
+        return -net.prior.log_prob(m, a, e_ref).mean()
+
+    def step(self, i: int) -> dict[str, float]:
+        loss = self.nll(self.sample())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.prior.parameters(), 5.0)
+        self.opt.step()
+        return dict(nll=loss.item())
+
+
+@torch.no_grad()
+def motion_nll(talker: Talker, windows: ClipWindows, codes: np.ndarray, window: int = 32, samples: int = 4,
+               seed: int = 0) -> float:
+    """Held-out fit of a prior: mean -log p(m_t | m_<t, a, W+_ref) per frame (nats), m ~ q(m | codes of the clip),
+    over every non-overlapping window of every clip (the first frame of the clip is the reference)."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths = np.asarray(windows.index["lengths"])
+    total, n = 0.0, 0
+    for ci, L in enumerate(lengths):
+        o = int(windows.offsets[ci])
+        ref = torch.from_numpy(np.asarray(codes[o], np.float32))[None]
+        for s in range(0, L - window + 1, window):
+            c = torch.from_numpy(np.asarray(codes[o + s:o + s + window], np.float32))[None]
+            mel = torch.from_numpy(np.asarray(windows.mel[o + s:o + s + window], np.float32))[None]
+            a, e_ref = talker.audio(mel), talker.e_ref(ref)
+            mu, log_sigma = talker.posterior(c, ref)
+            for _ in range(samples):
+                m = reparameterise(mu, log_sigma, gen)
+                total += -talker.prior.log_prob(m, a, e_ref).sum().item()
+                n += window
+    return total / max(n, 1)

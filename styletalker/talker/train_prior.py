@@ -1,0 +1,72 @@
+"""``styletalker train prior``: the motion prior (flow or Gaussian) fitted as a second stage against the frozen posterior
+of a talker trained by ``styletalker train talker``. The stage itself is :class:`styletalker.talker.train.PriorStage`."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from ..errors import StyletalkerError
+
+
+def train_prior(args) -> None:
+    """``styletalker train prior --prior flow|gaussian [--talker NAME]``: base talker default
+    out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as talker_P (flow)
+    or talker_P_gaussian, with the held-out motion NLL in its metadata."""
+    import dataclasses
+
+    import torch
+
+    from ..checkpoint import load_model, save_model
+    from ..cli import ensure_dataset
+    from ..config import profile
+    from ..data.dataset import ClipWindows
+    from ..device import describe, device as pick_device
+    from ..inversion.invert import load_encoder
+    from ..paths import portable, profile_model
+    from ..training import train
+    from .model import Talker
+    from .modules import TalkerConfig
+    from .train import PriorStage, code_bank, motion_nll, talker_train_config
+    prof = profile(args.profile)
+    dev = pick_device(args.device)
+    kind = args.prior or "flow"
+    base = pathlib.Path(args.talker) if args.talker else pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}"
+    if not base.with_suffix(".json").exists():
+        raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
+                               f"or pass --talker NAME")
+    vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
+    cfg = dataclasses.replace(vae.cfg, prior=kind)
+    net = Talker(cfg).to(dev)
+    net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
+    if kind == "gaussian":                             # start from the jointly trained Gaussian prior
+        net.prior.load_state_dict(vae.prior.state_dict())
+    data = ensure_dataset(args.data, prof, args.quiet)
+    E = load_encoder(profile_model("encoder", "encoder", prof), device=dev)
+    over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
+    sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
+    tcfg = talker_train_config(prof, **{**sizes, **over})
+    name = f"talker_{prof}" + ("" if kind == "flow" else "_gaussian")
+    out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"prior_{prof}_{kind}"
+    export = pathlib.Path(args.export) if args.export else out / name
+    windows = ClipWindows(data, "train", window=tcfg.window, progress=not args.quiet)
+    codes = code_bank(E, windows, base.parent, progress=not args.quiet)
+    stage = PriorStage(net, windows, codes, tcfg, device=dev)
+    hw = describe(dev)
+
+    def meta_of(step: int, seconds: float, done: bool, **extra) -> dict:
+        return dict(profile=prof, data=portable(data), base=portable(base), steps=step, seconds=round(seconds, 1),
+                    hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
+                    stage="prior (second stage, frozen posterior)", train_config=dataclasses.asdict(tcfg),
+                    torch=torch.__version__, **extra)
+
+    limit = args.minutes * 60 if args.minutes else None
+    summary = train(stage, tcfg.steps, out / "prior", log_every=20, ckpt_every=min(args.ckpt_every, 500),
+                    time_limit_s=limit, progress=not args.quiet, desc=f"{kind} prior",
+                    on_checkpoint=lambda s, t: save_model(export, net, cfg, kind="talker", meta=meta_of(s, t, False)))
+    net.eval()
+    test = ClipWindows(data, "test", window=tcfg.window, progress=False)
+    nll = motion_nll(net, test, code_bank(E, test, out / "test", progress=not args.quiet))
+    save_model(export, net, cfg, kind="talker", meta=meta_of(summary["step"], summary["seconds"], summary["done"],
+                                                             test_motion_nll=round(nll, 4)))
+    print(f"{kind} prior: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; held-out motion NLL "
+          f"{nll:.3f} nats/frame; talker written to {export}.safetensors (+ .json)")
