@@ -1,7 +1,11 @@
 """Shared fixtures: one small synthetic dataset built once per test session."""
 import pytest
+import torch
 
 from styletalker.data.build import build_dataset
+
+# CI runs two xdist workers on two cores: one thread each (torch's default of all cores oversubscribes, 10-30x slower)
+torch.set_num_threads(1)
 
 SMALL = dict(n_identities=4, clips_per_identity=2, val_identities=1, test_identities=1, max_words=5)
 

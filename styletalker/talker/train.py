@@ -109,8 +109,9 @@ class TalkerStage:
     def state(self) -> dict:
         return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
 
-    def sample(self) -> dict:
-        """B random windows: frames [B, T, 3, R, R] in [0, 1], mel [B, T, 80, 20], codes [B, T, K, D], ref [B, K, D]."""
+    def sample(self, with_frames: bool = True) -> dict:
+        """B random windows: frames [B, T, 3, R, R] in [0, 1] (if ``with_frames``), mel [B, T, 80, 20],
+        codes [B, T, K, D], ref [B, K, D]."""
         c, ds = self.cfg, self.ds
         pick = torch.randint(len(self.starts), [c.batch], generator=self.gen).tolist()
         frames, mel, codes, ref = [], [], [], []
@@ -119,17 +120,20 @@ class TalkerStage:
             a = int(ds.offsets[ci]) + s
             n = int(ds.index["lengths"][ci])
             r = int(ds.offsets[ci]) + int(torch.randint(n, [1], generator=self.gen))
-            frames.append(torch.from_numpy(np.array(ds.frames[a:a + c.window])))
+            if with_frames:
+                frames.append(torch.from_numpy(np.array(ds.frames[a:a + c.window])))
             mel.append(torch.from_numpy(np.asarray(ds.mel[a:a + c.window], np.float32)))
             codes.append(torch.from_numpy(np.asarray(self.codes[a:a + c.window], np.float32)))
             ref.append(torch.from_numpy(np.asarray(self.codes[r], np.float32)))
         to = lambda xs: torch.stack(xs).to(self.device)                   # noqa: E731
-        return dict(frames=to(frames).permute(0, 1, 4, 2, 3).float() / 255, mel=to(mel), codes=to(codes),
-                    ref=to(ref))
+        out = dict(mel=to(mel), codes=to(codes), ref=to(ref))
+        if with_frames:
+            out["frames"] = to(frames).permute(0, 1, 4, 2, 3).float() / 255
+        return out
 
     def step(self, i: int) -> dict[str, float]:
         c, G = self.cfg, self.G
-        b = self.sample()
+        b = self.sample(with_frames=bool(c.render) and i >= c.warmup)
         if i < c.audio_only:
             keep = torch.zeros(c.batch)
         else:
@@ -179,7 +183,8 @@ class PriorStage:
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))
 
-    sample = TalkerStage.sample
+    def sample(self) -> dict:
+        return TalkerStage.sample(self, with_frames=False)
 
     def nll(self, b: dict) -> torch.Tensor:
         """-log p(m_t | ...) per frame, m ~ q: mean over the batch and frames."""
