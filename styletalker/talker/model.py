@@ -47,9 +47,16 @@ class Talker(nn.Module):
                     kl=kl_monte_carlo(m, mu, log_sigma, log_p))
 
     @torch.no_grad()
-    def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor) -> torch.Tensor:
-        """Motion-controllable mode: m_t = the posterior mean on the motion video's codes -> W+_hat [B, T, K, D]."""
-        mu, _ = self.posterior(ws_motion, ws_ref)
+    def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor,
+                ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Motion-controllable mode: m_t = the posterior mean on the motion video's codes -> W+_hat [B, T, K, D].
+
+        The posterior reads the motion video's codes relative to *its own* reference ``ws_motion_ref`` [B, K, D]
+        (default: its first frame), as in training, where both come from one clip: relative to W+_ref of another
+        identity the differences would hold the identity change, which the posterior has never seen. m_t is thus
+        the motion of the video from its first frame, applied to the reference image from its own pose."""
+        ws_motion_ref = ws_motion[:, 0] if ws_motion_ref is None else ws_motion_ref
+        mu, _ = self.posterior(ws_motion, ws_motion_ref)
         return self.manipulation(ws_ref, self.audio(mel), mu)
 
     @torch.no_grad()
