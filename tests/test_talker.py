@@ -326,3 +326,29 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     after = motion_nll(net, windows, codes, window=8, samples=1)
     assert after < before - 0.5, (before, after)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in frozen.items())
+
+
+def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
+    import numpy as np
+    from styletalker.talker.train import mouth_probe
+    g = np.random.default_rng(0)
+    K, D = cfg.num_ws, cfg.w_dim
+    n, lengths = 400, [100, 100, 200]
+    jaw = g.normal(size=n)                                                   # one mouth factor
+    direction = g.normal(size=K * D)
+    codes = (g.normal(size=(n, K * D)) * 0.1 + jaw[:, None] * direction).reshape(n, K, D)
+    lm = np.zeros((n, 68, 2), np.float32)
+    lm[:, 36], lm[:, 45] = (10, 20), (40, 20)                                # inter-ocular distance 30
+    lm[:, 48:68, 1] = 40 + 3 * jaw[:, None] * np.linspace(-1, 1, 20)
+    P, U = mouth_probe(codes, lm, lengths, rank=cfg.mouth_rank, ridge=1.0)
+    pred = codes.reshape(n, -1) @ P.numpy()
+    assert abs(np.corrcoef(pred[:, 1], lm[:, 48, 1])[0, 1]) > 0.95               # the probe reads the mouth
+    cos = abs(U[:, 0].numpy() @ direction) / np.linalg.norm(direction)
+    assert cos > 0.95                                                         # and finds its direction
+    torch.manual_seed(0)
+    net = Talker(cfg)
+    net.posterior.mouth_basis.copy_(U)
+    ws_ref, ws, _ = _inputs(cfg)
+    moved = ws + 5.0 * torch.from_numpy(direction).float().view(K, D)        # the mouth moves, nothing else
+    for a, b in zip(net.posterior(ws, ws_ref), net.posterior(moved, ws_ref)):
+        assert torch.allclose(a, b, atol=1e-3)

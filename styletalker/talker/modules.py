@@ -40,6 +40,7 @@ class TalkerConfig:
     audio_layers: tuple = (3, 4, 5, 6, 7)       # W+ codes the audio path edits (middle and fine)
     motion_layers: tuple = (0, 1, 2, 3, 4, 5, 6, 7)  # W+ codes the motion path edits (all)
     prior: str = "gaussian"        # motion prior: gaussian (autoregressive) or flow (issue 7)
+    mouth_rank: int = 8            # W+ directions that move the mouth, hidden from the motion posterior (0: none)
     flow_transforms: int = 2       # spline coupling layers of the flow prior (alternating halves)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
 
@@ -54,10 +55,17 @@ TALKER_PRESETS = {
 
 
 def talker_config(name: str | None = None, **overrides) -> TalkerConfig:
+    """The profile's preset with ``overrides``. A ``num_ws`` (the generator's code count) given without layer lists
+    gets the preset's split scaled to it: motion edits every code, audio the codes from 3/8 of the way on."""
     for k in ("audio_layers", "motion_layers"):
         if k in overrides:
             overrides[k] = tuple(overrides[k])
-    return dataclasses.replace(TalkerConfig(**TALKER_PRESETS[profile(name)]), **overrides)
+    cfg = TalkerConfig(**TALKER_PRESETS[profile(name)])
+    K = overrides.get("num_ws", cfg.num_ws)
+    if K != cfg.num_ws:
+        overrides.setdefault("motion_layers", tuple(range(K)))
+        overrides.setdefault("audio_layers", tuple(range(round(3 * K / 8), K)))
+    return dataclasses.replace(cfg, **overrides)
 
 
 class AudioEncoder(nn.Module):
@@ -98,10 +106,17 @@ class MotionPosterior(nn.Module):
         self.inp = nn.Sequential(nn.Linear(cfg.num_ws * cfg.w_dim, cfg.hidden), nn.LeakyReLU(0.2))
         self.gru = nn.GRU(cfg.hidden, cfg.hidden, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * cfg.hidden, 2 * cfg.motion_dim)
+        # orthonormal columns U spanning the W+ directions a linear landmark probe reads the mouth from (set by
+        # training, :func:`styletalker.talker.train.mouth_probe`; zeros = no projection). The posterior sees
+        # d - U U^T d: the mouth is left to the audio path, which is what disentangles lips from motion here.
+        self.register_buffer("mouth_basis", torch.zeros(cfg.num_ws * cfg.w_dim, cfg.mouth_rank))
 
     def forward(self, ws: torch.Tensor, ws_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert ws.dim() == 4 and ws_ref.dim() == 3 and ws.shape[2:] == ws_ref.shape[1:], (ws.shape, ws_ref.shape)
-        h, _ = self.gru(self.inp((ws - ws_ref[:, None]).flatten(2)))
+        d = (ws - ws_ref[:, None]).flatten(2)                               # [B, T, K * D]
+        U = self.mouth_basis
+        d = d - (d @ U) @ U.T
+        h, _ = self.gru(self.inp(d))
         mu, log_sigma = self.out(h).chunk(2, -1)
         return mu, log_sigma.clamp(-7, 2)
 

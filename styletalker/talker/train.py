@@ -9,6 +9,7 @@ elsewhere in the same clip:
       + l1 * |G(W+_hat) - x| + ssim * (1 - SSIM)             on ``render`` consecutive frames of each window
       + sync * InfoNCE_Dsync(G(W+_hat), audio)               the lip-sync loss (``use_sync=False``: the ablation)
       + kl * mean_t [log q(m_t) - log p(m_t | m_<t, a, W+_ref)]   (Monte Carlo, the prior's common code path)
+      + landmark * |(W+_hat - Enc_I(x_t)) P|^2               mouth landmarks through a linear probe P of W+
 
 The code term is our addition (the paper reconstructs pixels only): with a CPU budget, matching the per-frame inverted
 codes teaches the manipulation module most of what it needs before any frame is rendered. The first ``warmup`` steps
@@ -17,8 +18,10 @@ use only the code and KL terms; rendering, SSIM and the sync loss join after the
 Disentangling lips from motion. Enc_I's codes of a clip vary mostly with head pose (a linear probe recovers yaw from
 them at r = 0.96, jaw opening at r = 0.71; the mouth is ~3 % of their within-clip variance), so a posterior that sees
 the codes can explain the mouth as well as the audio can, and with a small KL weight it does (the audio path then goes
-unused). Two measures keep the mouth on the audio path: for the first ``audio_only`` steps m_t = 0 (the audio path
-learns what it can explain), and afterwards a share ``motion_drop`` of windows is reconstructed with m_t = 0, so the
+unused). Three measures keep the mouth on the audio path: the posterior does not see the W+ directions the mouth probe
+P reads (:func:`mouth_probe`; ``mouth_rank`` of them are projected out of its input), the landmark term makes the
+mouth's share of the code error count, and for the first ``audio_only`` steps m_t = 0 (the audio path
+learns what it can explain); afterwards a share ``motion_drop`` of windows is reconstructed with m_t = 0, so the
 audio path must stay sufficient for the lips on its own.
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ class TalkerTrainConfig:
     l1: float = 1.0            # pixel L1 (images in [-1, 1])
     ssim: float = 0.5          # 1 - SSIM
     sync: float = 0.1          # D_sync InfoNCE
+    landmark: float = 10.0     # mouth landmarks through a linear probe of W+ (IOD units), the issue's landmark term
     kl: float = 1e-3           # KL weight (beta), per frame in nats against the per-element code term
     use_sync: bool = True      # False: the ablation without the lip-sync loss
     seed: int = 0
@@ -66,6 +70,31 @@ TALKER_TRAIN_PRESETS = {
 
 def talker_train_config(name: str | None = None, **overrides) -> TalkerTrainConfig:
     return dataclasses.replace(TalkerTrainConfig(**TALKER_TRAIN_PRESETS[profile(name)]), **overrides)
+
+
+def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ridge: float = 10.0,
+                max_frames: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A linear probe from W+ to the mouth landmarks, and the W+ directions it reads.
+
+    Within each clip, codes and mouth points (48-67, over the clip's mean inter-ocular distance) are centred, so the
+    probe sees how a face's mouth moves, not who it is; ridge regression P = (X^T X + ridge I)^-1 X^T Y on up to
+    ``max_frames`` frames. Returns P [K * D, 40] and U [K * D, rank], the top left singular vectors of P.
+    codes [N, K, D], landmarks [N, 68, 2] (pixels), lengths: frames per clip (their sum is N)."""
+    from ..face import inter_ocular
+    ends = np.cumsum(lengths)
+    X = np.asarray(codes, np.float32).reshape(len(codes), -1)
+    lm = np.asarray(landmarks, np.float32)
+    Xs, Ys = [], []
+    for a, b in zip(ends - np.asarray(lengths), ends):
+        x, m = X[a:b], lm[a:b, 48:68]
+        Xs.append(x - x.mean(0))
+        Ys.append(((m - m.mean(0)) / inter_ocular(lm[a:b]).mean()).reshape(b - a, -1))
+    X, Y = np.concatenate(Xs), np.concatenate(Ys)
+    pick = np.random.default_rng(seed).permutation(len(X))[:max_frames]
+    X, Y = torch.from_numpy(X[pick]).double(), torch.from_numpy(Y[pick]).double()
+    P = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ Y)
+    U = torch.linalg.svd(P, full_matrices=False)[0][:, :rank]
+    return P.float(), U.float()
 
 
 def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
@@ -105,6 +134,12 @@ class TalkerStage:
         self.w_std = (w_std if w_std is not None else torch.ones(talker.cfg.w_dim)).to(device)
         lengths = np.asarray(windows.index["lengths"])
         self.starts = [(ci, s) for ci, n in enumerate(lengths) for s in range(0, n - cfg.window + 1)]
+        self.probe = None
+        if "landmarks" in windows.labels and (cfg.landmark > 0 or talker.cfg.mouth_rank > 0):
+            P, U = mouth_probe(codes, windows.labels["landmarks"], lengths, talker.cfg.mouth_rank, seed=cfg.seed)
+            self.probe = P.to(device)
+            with torch.no_grad():
+                talker.posterior.mouth_basis.copy_(U)
 
     def state(self) -> dict:
         return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
@@ -140,6 +175,8 @@ class TalkerStage:
             keep = (torch.rand(c.batch, generator=self.gen) >= c.motion_drop).float()
         out = self.net.elbo_terms(b["ref"], b["mel"], b["codes"], self.gen, keep.to(self.device))
         terms = dict(code=((out["ws_hat"] - b["codes"]) / self.w_std).pow(2).mean(), kl=out["kl"].mean())
+        if self.probe is not None and c.landmark > 0:
+            terms["landmark"] = ((out["ws_hat"] - b["codes"]).flatten(2) @ self.probe).pow(2).mean()
         if c.render and i >= c.warmup:
             r0 = int(torch.randint(c.window - c.render + 1, [1], generator=self.gen))
             ws = out["ws_hat"][:, r0:r0 + c.render]
