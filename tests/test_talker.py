@@ -333,7 +333,7 @@ def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     from styletalker.talker.train import mouth_probe
     g = np.random.default_rng(0)
     K, D = cfg.num_ws, cfg.w_dim
-    n, lengths = 400, [100, 100, 200]
+    n, lengths = 1500, [500, 400, 600]
     jaw = g.normal(size=n)                                                   # one mouth factor
     direction = g.normal(size=K * D)
     codes = (g.normal(size=(n, K * D)) * 0.1 + jaw[:, None] * direction).reshape(n, K, D)
