@@ -349,6 +349,8 @@ def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     net = Talker(cfg)
     net.posterior.mouth_basis.copy_(U)
     ws_ref, ws, _ = _inputs(cfg)
-    moved = ws + 5.0 * torch.from_numpy(direction).float().view(K, D)        # the mouth moves, nothing else
+    moved = ws + 5.0 * (U @ torch.randn(U.shape[1])).view(K, D)              # a move inside the mouth subspace
     for a, b in zip(net.posterior(ws, ws_ref), net.posterior(moved, ws_ref)):
-        assert torch.allclose(a, b, atol=1e-3)
+        assert torch.allclose(a, b, atol=1e-4)
+    other = ws + 5.0 * torch.randn(K, D)                                     # a move elsewhere is seen
+    assert not torch.allclose(net.posterior(ws, ws_ref)[0], net.posterior(other, ws_ref)[0], atol=1e-2)

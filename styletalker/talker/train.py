@@ -78,7 +78,9 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
 
     Within each clip, codes and mouth points (48-67, over the clip's mean inter-ocular distance) are centred, so the
     probe sees how a face's mouth moves, not who it is; ridge regression P = (X^T X + ridge I)^-1 X^T Y on up to
-    ``max_frames`` frames. Returns P [K * D, 40] and U [K * D, rank], the top left singular vectors of P.
+    ``max_frames`` frames. Returns P [K * D, 40] and U [K * D, rank], the top left singular vectors of the
+    cross-covariance X^T Y: the code directions along which codes move with the mouth (P's own directions are
+    whitened by (X^T X)^-1 and point into low-variance directions instead).
     codes [N, K, D], landmarks [N, 68, 2] (pixels), lengths: frames per clip (their sum is N)."""
     from ..face import inter_ocular
     ends = np.cumsum(lengths)
@@ -93,7 +95,7 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
     pick = np.random.default_rng(seed).permutation(len(X))[:max_frames]
     X, Y = torch.from_numpy(X[pick]).double(), torch.from_numpy(Y[pick]).double()
     P = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ Y)
-    U = torch.linalg.svd(P, full_matrices=False)[0][:, :rank]
+    U = torch.linalg.svd(X.T @ Y, full_matrices=False)[0][:, :rank]
     return P.float(), U.float()
 
 
