@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The shipped portrait says a sentence: out/demo.mp4 (with sound) and the frame grid out/demo_grid.png.
 demo: $(STAMP)
 	$(VENV)/bin/styletalker demo
 

@@ -6,6 +6,7 @@ never a traceback; nothing half-written is left behind (outputs are written to a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 
@@ -21,6 +22,25 @@ def _out_folder(path: pathlib.Path) -> None:
         raise StyletalkerError(f"output folder {folder} does not exist: create it or choose another -o path")
     if not os.access(folder, os.W_OK):
         raise StyletalkerError(f"output folder {folder} is not writable: choose another -o path")
+
+
+@contextlib.contextmanager
+def input_warnings_on_stderr():
+    """Print the API's input warnings (:class:`styletalker.api.InputWarning`) as one 'styletalker: warning:' line
+    each; other warnings are shown as Python would."""
+    import warnings
+
+    from .api import InputWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, InputWarning):
+                    print(f"styletalker: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def cmd_world(args) -> None:
@@ -45,7 +65,21 @@ def cmd_world(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    """What ``make demo`` runs: a ground-truth talking-head clip of the world, with sound."""
+    """What `make demo` runs: the shipped portrait says a sentence (text to speech), head motion sampled by the
+    shipped talker; writes an mp4 with sound and a contact-sheet PNG."""
+    import matplotlib
+    matplotlib.use("Agg")                                       # the contact sheet is saved, never shown
+    from .api import demo
+    out = pathlib.Path(args.out)
+    grid = pathlib.Path(args.grid) if args.grid else out.with_name(out.stem + "_grid.png")
+    with input_warnings_on_stderr():
+        r = demo(out, grid, seed=args.seed, progress=not args.quiet)
+    print(f"wrote {r['out']} ({r['frames']} frames, with sound) and the contact sheet {r['grid']} "
+          f"in {r['seconds']:.1f} s")
+
+
+def cmd_world_demo(args) -> None:
+    """The ground truth instead of the model: the synthetic world renders a talking-head clip, with sound."""
     args.out = args.out or str(pathlib.Path("out") / "demo_world.mp4")
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     args.text = "Hello! I am a synthetic face, and I speak with real text to speech."
@@ -103,6 +137,7 @@ TRAIN_STAGES = {                     # stage -> "module:function(args)"; each st
     "sync": "styletalker.sync.cli:train_sync",
     "evaluator": "styletalker.sync.cli:train_evaluator",
     "talker": "styletalker.talker.cli:train_talker",
+    "prior": "styletalker.talker.train_prior:train_prior",
 }
 
 
@@ -228,13 +263,22 @@ def cmd_sample(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="styletalker", description="StyleTalker reproduction: the synthetic "
-                                "talking-head world, its datasets and (later) the talking-head generator.")
+    p = argparse.ArgumentParser(prog="styletalker", description="StyleTalker reproduction: one-shot audio-driven "
+                                "talking heads ('styletalker demo', 'styletalker generate'), the synthetic "
+                                "talking-head world they are trained on, its datasets and the training commands.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
-    s.add_argument("-o", "--out", help="output mp4 (default out/demo_world.mp4)")
+    s.add_argument("-o", "--out", default=str(pathlib.Path("out") / "demo.mp4"), help="output mp4 (default "
+                   "out/demo.mp4; its folder is created)")
+    s.add_argument("--grid", default=None, help="contact-sheet PNG (default: OUT's name + _grid.png)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("world-demo", help=cmd_world_demo.__doc__, description=cmd_world_demo.__doc__)
+    s.add_argument("-o", "--out", help="output mp4 (default out/demo_world.mp4)")
+    s.set_defaults(func=cmd_world_demo)
 
     s = sub.add_parser("world", help=cmd_world.__doc__, description=cmd_world.__doc__)
     s.add_argument("--text", required=True, help="what the face says")
@@ -294,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert (default: the "
                    "shipped one, or out/train/generator_<profile>)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
+    s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
+                   "(default flow)")
+    s.add_argument("--talker", default=None, help="prior: the trained talker whose posterior is frozen (default "
+                   "out/train/talker_<profile>/talker_<profile>)")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
@@ -330,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image", required=True, help="reference face image (PNG, JPEG, ...)")
     s.add_argument("--audio", default=None, help="speech: WAV, FLAC, OGG, MP3 or a video's audio track")
     s.add_argument("--text", default=None, help="speech as text, spoken by espeak-ng (instead of --audio)")
-    s.add_argument("--voice", default="en-us", help="voice for --text (see 'styletalker voices')")
+    s.add_argument("--voice", default="en-us+f3", help="voice for --text (see 'styletalker voices')")
     s.add_argument("--motion-video", default=None, help="take the head motion and blinks from this video (looped "
                    "forwards and backwards when shorter than the audio)")
     s.add_argument("-o", "--out", required=True, help="output .mp4")
@@ -340,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
     s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped one)")
     s.add_argument("--generator", default=None, help="generator NAME (default: the shipped one)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=lambda a: _call("styletalker.talker.cli:generate", a))
 
     s = sub.add_parser("evaluate", help="Score a video: 'evaluate sync VIDEO.mp4' prints LSE-D, LSE-C and the "

@@ -8,8 +8,8 @@ import pytest
 from styletalker.audio import save_wav
 from styletalker.cli import build_parser
 
-COMMANDS = ["demo", "world", "data", "prepare", "features", "voices", "train", "sample", "invert", "evaluate",
-            "generate"]
+COMMANDS = ["demo", "world-demo", "world", "data", "prepare", "features", "voices", "train", "sample", "invert",
+            "evaluate", "generate"]
 
 
 def run(*args):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from ..errors import StyletalkerError
 
 
 def train_talker(args) -> None:
@@ -67,35 +66,14 @@ def train_talker(args) -> None:
 
 
 def generate(args) -> None:
-    """``styletalker generate --image REF (--audio WAV | --text T) [--motion-video MP4] -o OUT.mp4``."""
-    from ..audio import load_audio
-    from ..cli import _out_folder
-    from ..gan.weights import load_generator
-    from ..inversion.invert import load_encoder, load_image
-    from ..videoio import write_video
-    from .generate import FPS, generate as run, load_talker
-    out = pathlib.Path(args.out)
-    if out.suffix.lower() != ".mp4":
-        raise StyletalkerError(f"-o {out}: the video is written as mp4; name the file *.mp4")
-    _out_folder(out)
-    if (args.audio is None) == (args.text is None):
-        raise StyletalkerError("give exactly one of --audio FILE and --text \"...\"")
-    if args.temperature <= 0:
-        raise StyletalkerError(f"--temperature {args.temperature} must be > 0 (1 = the prior as trained)")
-    image = load_image(args.image)
-    if args.motion_video is not None and not pathlib.Path(args.motion_video).is_file():
-        raise StyletalkerError(f"motion video {args.motion_video} does not exist: check the path")
-    if args.audio is not None:
-        audio = load_audio(args.audio, 16000)
-    else:
-        from .. import tts
-        audio = tts.synthesize(args.text, voice=args.voice).audio
-    G, E, talker = load_generator(args.generator), load_encoder(args.encoder), load_talker(args.talker)
-    frames, warnings = run(image, audio, args.motion_video, talker, G, E, temperature=args.temperature,
-                           seed=args.seed, still=args.still)
-    for w in warnings:
-        print(f"styletalker: warning: {w}", file=sys.stderr)
-    write_video(out, frames, fps=FPS, audio=audio, sample_rate=16000)
+    """``styletalker generate --image REF (--audio WAV | --text T) [--motion-video MP4] -o OUT.mp4``: a thin
+    wrapper over :func:`styletalker.api.generate` (input warnings printed on stderr, one line each)."""
+    from ..api import generate as run
+    from ..cli import input_warnings_on_stderr
+    with input_warnings_on_stderr():
+        frames = run(args.image, audio=args.audio, text=args.text, voice=args.voice, motion_video=args.motion_video,
+                     seed=args.seed, temperature=args.temperature, still=args.still, out=args.out,
+                     talker=args.talker, encoder=args.encoder, generator=args.generator, progress=not args.quiet)
     mode = "motion from " + str(args.motion_video) if args.motion_video else \
         ("still head" if args.still else f"motion sampled (seed {args.seed}, temperature {args.temperature})")
-    print(f"wrote {out} ({len(frames)} frames, {len(audio) / 16000:.2f} s, {frames.shape[1]} px; {mode})")
+    print(f"wrote {args.out} ({len(frames)} frames, {len(frames) / 25:.2f} s, {frames.shape[1]} px; {mode})")

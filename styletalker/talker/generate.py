@@ -32,12 +32,23 @@ def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -
     return load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
 
 
-def audio_windows(audio: np.ndarray, sample_rate: int = 16000) -> torch.Tensor:
-    """Mono float audio -> the mel window of each 25 fps output frame: [T, 80, 20], T = ceil(seconds * 25)."""
+def check_audio(audio: np.ndarray) -> np.ndarray:
+    """Refuse audio that cannot drive a face: not mono [N], empty, NaN/inf, or silent (peak below -80 dB).
+
+    Returns the audio as float32 [N]; called before any model work so that bad input costs nothing."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise StyletalkerError(f"the audio must be mono samples [N], got shape {audio.shape}: average the channels")
     if audio.size == 0 or not np.isfinite(audio).all():
         raise StyletalkerError("the audio is empty or holds NaN/inf samples: pass a file with sound in it")
     if np.abs(audio).max() < 1e-4:
         raise StyletalkerError("the audio is silent (peak below -80 dB): pass speech")
+    return audio
+
+
+def audio_windows(audio: np.ndarray, sample_rate: int = 16000) -> torch.Tensor:
+    """Mono float audio -> the mel window of each 25 fps output frame: [T, 80, 20], T = ceil(seconds * 25)."""
+    audio = check_audio(audio)
     cfg = MelConfig(sample_rate=sample_rate)
     n = max(1, math.ceil(len(audio) / sample_rate * FPS))
     return mel_frames_for_video(log_mel(audio, cfg), n, FPS, 0.2, cfg)
@@ -80,16 +91,19 @@ def render(G, ws: torch.Tensor, batch: int = 64) -> np.ndarray:
 
 def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
              temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
-             sample_rate: int = 16000) -> tuple[np.ndarray, list[str]]:
+             sample_rate: int = 16000, progress: bool = False) -> tuple[np.ndarray, list[str]]:
     """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings).
 
     image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
     [T, R, R, 3], or None (the prior samples the motion, ``temperature`` > 0, seeded; ``still`` keeps m_t = 0, lips
     only). Audio-driven generation samples and renders in chunks of ``chunk`` frames with the prior's state carried
-    across (no seams: a_t is computed over the whole audio first)."""
+    across (no seams: a_t is computed over the whole audio first); ``progress`` shows a bar over the frames,
+    advanced chunk by chunk."""
+    from tqdm.auto import tqdm
+
     from ..gan.weights import load_generator
     from ..inversion.invert import encode, invert, load_encoder
-    if temperature <= 0:
+    if not temperature > 0:                                                    # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     G = G if G is not None else load_generator()
     E = E if E is not None else load_encoder()
@@ -104,15 +118,31 @@ def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None
         ws_motion = encode(E, crops)[None]                                     # [1, T, K, D]
         ws = talker.reenact(ws_ref, mel, ws_motion)[0]
         return render(G, ws), ref.warnings
-    gen, state, frames = torch.Generator().manual_seed(seed), None, []
+    frames = []
+    bar = tqdm(total=T, desc="generating", unit="frame", disable=not progress, leave=False)
     with torch.no_grad():
-        a = talker.audio(mel)                                  # whole audio at once: no seam in a_t's context
-        e_ref = talker.e_ref(ws_ref)
-        for t0 in range(0, T, chunk):
-            a_c = a[:, t0:t0 + chunk]
-            if still:
-                m = torch.zeros(1, a_c.shape[1], talker.cfg.motion_dim)
-            else:
-                m, state = talker.prior.sample(a_c, e_ref, temperature, state, gen)
+        for a_c, m in sample_motion(talker, ws_ref, mel, temperature, seed, still, chunk):
             frames.append(render(G, talker.manipulation(ws_ref, a_c, m)[0]))
+            bar.update(a_c.shape[1])
+    bar.close()
     return np.concatenate(frames), ref.warnings
+
+
+@torch.no_grad()                                   # on a generator function torch enters no_grad around each step
+def sample_motion(talker: Talker, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0,
+                  still: bool = False, chunk: int = 250):
+    """Audio-driven motion, chunk by chunk: yields (a_t [1, t, A], m_t [1, t, M]) for t <= ``chunk`` frames.
+
+    ws_ref [1, K, D]; mel [1, T, 80, 20]. a_t is computed over the whole audio first (no seam in its context); the
+    prior's state and the seeded generator are carried across chunks, so any ``chunk`` gives the same m_t.
+    ``still`` gives m_t = 0 (lips only)."""
+    gen, state = torch.Generator().manual_seed(seed), None
+    a = talker.audio(mel)                                                      # [1, T, A]
+    e_ref = talker.e_ref(ws_ref)                                               # [1, hidden]
+    for t0 in range(0, mel.shape[1], chunk):
+        a_c = a[:, t0:t0 + chunk]
+        if still:
+            m = torch.zeros(1, a_c.shape[1], talker.cfg.motion_dim)
+        else:
+            m, state = talker.prior.sample(a_c, e_ref, temperature, state, gen)
+        yield a_c, m
