@@ -95,7 +95,7 @@ def _read_image(image):
 def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VOICE, motion_video=None,
              seed: int = 0, temperature: float = 1.0, still: bool = False, out=None, *,
              sample_rate: int = SAMPLE_RATE, talker=None, encoder=None, generator=None, chunk: int = 250,
-             progress: bool = True) -> np.ndarray:
+             progress: bool = True, return_frames: bool = True) -> np.ndarray | None:
     """A talking-head video of ``image`` saying ``audio`` or ``text``: uint8 frames [T, R, R, 3] at 25 fps.
 
     image:        path of any image PIL reads (RGBA and greyscale included; any size, the face is found by dlib, or
@@ -108,11 +108,13 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.
     talker, encoder, generator: NAME(.safetensors) of other models (default: the shipped ones).
-    chunk:        frames per chunk in audio-driven mode (the prior's state is carried across; memory stays flat).
+    chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
+    return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
+                  does not grow with the audio's length (what the command line does).
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """
-    from .talker.generate import FPS, generate as run
+    from .talker.generate import FPS, generate_chunks
     if not temperature > 0:                                     # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     if chunk < 1:
@@ -125,12 +127,18 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
         raise StyletalkerError(f"motion video {motion_video} does not exist: check the path")
     wav = speech(audio, text, voice, sample_rate)
     net, E, G = load_models(talker, encoder, generator)
-    frames, notes = run(img, wav, motion_video, net, G, E, temperature=temperature, seed=seed, still=still,
-                        chunk=chunk, sample_rate=SAMPLE_RATE, progress=progress)
+    if not return_frames and out is None:
+        raise StyletalkerError("return_frames=False needs out=...mp4: the frames must go somewhere")
+    chunks, notes = generate_chunks(img, wav, motion_video, net, G, E, temperature=temperature, seed=seed,
+                                    still=still, chunk=chunk, sample_rate=SAMPLE_RATE, progress=progress)
     for note in notes:
         warnings.warn(note, InputWarning, stacklevel=2)
+    from .videoio import write_video
+    if not return_frames:
+        write_video(out, chunks, fps=FPS, audio=wav, sample_rate=SAMPLE_RATE)
+        return None
+    frames = np.concatenate(list(chunks))
     if out is not None:
-        from .videoio import write_video
         write_video(out, frames, fps=FPS, audio=wav, sample_rate=SAMPLE_RATE)
     return frames
 

@@ -211,8 +211,9 @@ def log_mel(audio: np.ndarray | torch.Tensor, cfg: MelConfig = MelConfig()) -> t
 
 
 def mel_frames_for_video(mel: torch.Tensor, n_video_frames: int, fps: float = 25,
-                         window_s: float = 0.2, cfg: MelConfig = MelConfig()) -> torch.Tensor:
-    """Cut the mel window around each video frame: ``mel [..., M, F]`` -> ``[..., T, M, W]``.
+                         window_s: float = 0.2, cfg: MelConfig = MelConfig(), first: int = 0) -> torch.Tensor:
+    """Cut the mel window around each video frame: ``mel [..., M, F]`` -> ``[..., T, M, W]``, T = n_video_frames
+    - first (frames ``first`` .. n_video_frames - 1; long audio is cut chunk by chunk this way).
 
     Alignment: video frame t covers [t / fps, (t + 1) / fps) and its window is centred on the
     frame's centre (t + 0.5) / fps. Mel frame j is centred on time j * hop / sr, so at the defaults
@@ -225,7 +226,7 @@ def mel_frames_for_video(mel: torch.Tensor, n_video_frames: int, fps: float = 25
     if w < 1 or n_video_frames < 0:
         raise StyletalkerError(f"bad window: window_s={window_s}, n_video_frames={n_video_frames}; "
                                "use window_s >= one hop and a non-negative frame count")
-    t = torch.arange(n_video_frames, dtype=torch.float64)
+    t = torch.arange(first, n_video_frames, dtype=torch.float64)
     centre = (t + 0.5) / fps * mel_rate                                         # [T] in mel frames
     start = torch.floor(centre - (w - 1) / 2.0).long()                          # [T]
     idx = (start[:, None] + torch.arange(w)[None, :]).clamp(0, mel.shape[-1] - 1)  # [T, W]

@@ -36,23 +36,31 @@ def _check_writable(folder: pathlib.Path) -> None:
                                f"or fix its permissions")
 
 
-def write_video(path, frames: np.ndarray, fps: float = 25, audio: np.ndarray | None = None,
+def write_video(path, frames, fps: float = 25, audio: np.ndarray | None = None,
                 sample_rate: int = 16000, crf: int = 18) -> pathlib.Path:
     """Encode ``frames`` (and optionally ``audio``) to an H.264/AAC mp4, atomically.
 
-    frames: uint8 [T, H, W, 3] RGB with even H and W (yuv420p halves the chroma resolution).
+    frames: uint8 [T, H, W, 3] RGB with even H and W (yuv420p halves the chroma resolution), or an iterable of such
+            chunks, streamed to ffmpeg as they come (a long video never has to be in memory at once).
     audio:  float32 [N] in [-1, 1] at ``sample_rate`` Hz, or None for a silent (audio-less) file.
     crf:    x264 quality; 18 is visually near-lossless, which keeps 32-64 px faces recognisable to dlib.
-    The file is encoded to a temporary name in the same folder and renamed into place, so a failure never leaves a
-    partial ``path``. Returns ``path`` as a Path.
+    The file is encoded to a temporary name in the same folder and renamed into place, so a failure (including one
+    raised by the chunk iterator) never leaves a partial ``path``. Returns ``path`` as a Path.
     """
     path = pathlib.Path(path)
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
-    n_frames, height, width, _ = frames.shape
-    if n_frames == 0:
+    chunks = iter([frames]) if isinstance(frames, np.ndarray) else iter(frames)
+
+    def checked(chunk) -> np.ndarray:
+        chunk = np.asarray(chunk)
+        if chunk.dtype != np.uint8 or chunk.ndim != 4 or chunk.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 [T, H, W, 3], got {chunk.dtype} {chunk.shape}")
+        return chunk
+
+    first = next(chunks, None)
+    first = checked(first) if first is not None else None
+    if first is None or len(first) == 0:
         raise ValueError("frames is empty: a video needs at least one frame")
+    _, height, width, _ = first.shape
     assert height % 2 == 0 and width % 2 == 0, f"yuv420p needs even sizes, got {height}x{width}"
     _check_writable(path.parent)
 
@@ -62,7 +70,7 @@ def write_video(path, frames: np.ndarray, fps: float = 25, audio: np.ndarray | N
         raise StyletalkerError(f"cannot write video into {path.parent} ({e.strerror}); choose another output "
                                f"folder") from None
     os.close(fd)
-    tmp_audio = None
+    tmp_audio, proc = None, None
     try:
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0"]
@@ -80,13 +88,32 @@ def write_video(path, frames: np.ndarray, fps: float = 25, audio: np.ndarray | N
         if audio is not None:
             cmd += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "64k", "-ar", str(sample_rate), "-ac", "1"]
         cmd += ["-f", "mp4", tmp_video]
-        proc = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
-        if proc.returncode != 0:
-            raise StyletalkerError(f"ffmpeg failed to write {path} (exit {proc.returncode}): "
-                                   f"{_stderr_tail(proc.stderr)}")
+        with tempfile.TemporaryFile() as err:       # a file, not a pipe: ffmpeg can never block on a full stderr
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                proc.stdin.write(np.ascontiguousarray(first).tobytes())
+                for chunk in chunks:
+                    chunk = checked(chunk)
+                    if chunk.shape[1:3] != (height, width):
+                        raise ValueError(f"a chunk of {chunk.shape[1:3]} frames in a {height}x{width} video")
+                    proc.stdin.write(np.ascontiguousarray(chunk).tobytes())
+            except BrokenPipeError:
+                pass                                  # ffmpeg died: its exit code and stderr say why, below
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            if proc.wait() != 0:
+                err.seek(0)
+                raise StyletalkerError(f"ffmpeg failed to write {path} (exit {proc.returncode}): "
+                                       f"{_stderr_tail(err.read())}")
         os.chmod(tmp_video, 0o644)  # mkstemp makes it private; a dataset file should be readable like any other
         os.replace(tmp_video, path)
     finally:
+        if proc is not None and proc.poll() is None:   # the chunk iterator raised: stop ffmpeg
+            proc.kill()
+            proc.wait()
         for tmp in (tmp_video, tmp_audio):
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)

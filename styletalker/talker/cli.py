@@ -71,9 +71,12 @@ def generate(args) -> None:
     from ..api import generate as run
     from ..cli import input_warnings_on_stderr
     with input_warnings_on_stderr():
-        frames = run(args.image, audio=args.audio, text=args.text, voice=args.voice, motion_video=args.motion_video,
-                     seed=args.seed, temperature=args.temperature, still=args.still, out=args.out,
-                     talker=args.talker, encoder=args.encoder, generator=args.generator, progress=not args.quiet)
+        run(args.image, audio=args.audio, text=args.text, voice=args.voice, motion_video=args.motion_video,
+            seed=args.seed, temperature=args.temperature, still=args.still, out=args.out, talker=args.talker,
+            encoder=args.encoder, generator=args.generator, progress=not args.quiet, return_frames=False)
+    from ..videoio import video_info
+    info = video_info(args.out)
     mode = "motion from " + str(args.motion_video) if args.motion_video else \
         ("still head" if args.still else f"motion sampled (seed {args.seed}, temperature {args.temperature})")
-    print(f"wrote {args.out} ({len(frames)} frames, {len(frames) / 25:.2f} s, {frames.shape[1]} px; {mode})")
+    print(f"wrote {args.out} ({info.get('n_frames', '?')} frames, {info.get('duration', 0):.2f} s, "
+          f"{info.get('size', ['?'])[0]} px; {mode})")

@@ -54,6 +54,40 @@ def audio_windows(audio: np.ndarray, sample_rate: int = 16000) -> torch.Tensor:
     return mel_frames_for_video(log_mel(audio, cfg), n, FPS, 0.2, cfg)
 
 
+class AudioFrames:
+    """The mel windows of a long audio, cut on demand: ``windows(t0, t1)`` -> [1, t1 - t0, 80, 20] (the log-mel of
+    the whole audio is small, 100 x 80 floats a second; the windows would be 20x that, so they are never all made)."""
+
+    def __init__(self, audio: np.ndarray, sample_rate: int = 16000):
+        audio = check_audio(audio)
+        self.cfg = MelConfig(sample_rate=sample_rate)
+        self.n = max(1, math.ceil(len(audio) / sample_rate * FPS))
+        self.mel = log_mel(audio, self.cfg)                                    # [80, F]
+
+    def windows(self, t0: int, t1: int) -> torch.Tensor:
+        return mel_frames_for_video(self.mel, t1, FPS, 0.2, self.cfg, first=t0)[None]
+
+
+class _Windows:
+    """Ready mel windows [1, T, 80, 20] behind the :class:`AudioFrames` interface."""
+
+    def __init__(self, mel: torch.Tensor):
+        self.mel, self.n = mel, mel.shape[1]
+
+    def windows(self, t0: int, t1: int) -> torch.Tensor:
+        return self.mel[:, t0:t1]
+
+
+def audio_features(talker: Talker, frames, t0: int, t1: int) -> torch.Tensor:
+    """a_t for frames t0..t1-1 of ``frames`` (:class:`AudioFrames` or ready windows [1, T, 80, 20]): [1, t1 - t0, A].
+
+    The audio encoder's context convolution sees one frame either side, so the chunk is encoded with one frame of
+    margin each side and trimmed: any chunking gives the values of one pass over the whole audio."""
+    frames = _Windows(frames) if isinstance(frames, torch.Tensor) else frames
+    lo, hi = max(t0 - 1, 0), min(t1 + 1, frames.n)
+    return talker.audio(frames.windows(lo, hi))[:, t0 - lo:t1 - lo]
+
+
 def ping_pong(n_have: int, n_need: int) -> np.ndarray:
     """Frame indices 0..n_have-1 played forwards then backwards until n_need indices: [n_need]."""
     if n_have <= 1:
@@ -92,13 +126,24 @@ def render(G, ws: torch.Tensor, batch: int = 64) -> np.ndarray:
 def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
              temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
              sample_rate: int = 16000, progress: bool = False) -> tuple[np.ndarray, list[str]]:
-    """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings).
+    """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings). :func:`generate_chunks` with the
+    chunks joined; see there."""
+    chunks, warnings = generate_chunks(image, audio, motion, talker, G, E, temperature, seed, still, chunk,
+                                       sample_rate, progress)
+    return np.concatenate(list(chunks)), warnings
+
+
+def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
+                    temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
+                    sample_rate: int = 16000, progress: bool = False):
+    """A talking-head video as it is made: (an iterator of uint8 frame chunks [t, R, R, 3] at 25 fps, warnings).
 
     image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
     [T, R, R, 3], or None (the prior samples the motion, ``temperature`` > 0, seeded; ``still`` keeps m_t = 0, lips
-    only). Audio-driven generation samples and renders in chunks of ``chunk`` frames with the prior's state carried
-    across (no seams: a_t is computed over the whole audio first); ``progress`` shows a bar over the frames,
-    advanced chunk by chunk."""
+    only). The reference is inverted and the audio checked before this returns (bad input fails early); the frames
+    are made lazily, ``chunk`` at a time: audio features, the prior (its state carried across chunks) and rendering,
+    so memory does not grow with the audio's length when the chunks are written away (``videoio.write_video``
+    takes the iterator). Any ``chunk`` gives the same video. ``progress`` shows a bar over the frames."""
     from tqdm.auto import tqdm
 
     from ..gan.weights import load_generator
@@ -108,39 +153,49 @@ def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None
     G = G if G is not None else load_generator()
     E = E if E is not None else load_encoder()
     talker = talker if talker is not None else load_talker()
+    frames = AudioFrames(audio, sample_rate)
     ref = invert(image, E, G)
     ws_ref = ref.ws                                                            # [1, K, D]
-    mel = audio_windows(audio, sample_rate)[None]                              # [1, T, 80, 20]
-    T = mel.shape[1]
+    T = frames.n
     if motion is not None:
         crops = motion_crops(motion, G.cfg.resolution) if isinstance(motion, (str, pathlib.Path)) else motion
-        crops = crops[ping_pong(len(crops), T)]
-        ws_motion = encode(E, crops)[None]                                     # [1, T, K, D]
-        ws = talker.reenact(ws_ref, mel, ws_motion)[0]
-        return render(G, ws), ref.warnings
-    frames = []
-    bar = tqdm(total=T, desc="generating", unit="frame", disable=not progress, leave=False)
-    with torch.no_grad():
-        for a_c, m in sample_motion(talker, ws_ref, mel, temperature, seed, still, chunk):
-            frames.append(render(G, talker.manipulation(ws_ref, a_c, m)[0]))
-            bar.update(a_c.shape[1])
-    bar.close()
-    return np.concatenate(frames), ref.warnings
+        order = ping_pong(len(crops), T)
+        ws_video = encode(E, crops)                                            # [T', K, D], each frame once
+        ws_motion_ref = ws_video[:1]
+
+    def chunks():
+        bar = tqdm(total=T, desc="generating", unit="frame", disable=not progress, leave=False)
+        with torch.no_grad():
+            if motion is not None:
+                # the posterior's GRU is bidirectional: it reads the whole (ping-pong) motion sequence at once;
+                # its codes are small next to frames, and m_t is [T, motion_dim]
+                mu, _ = talker.posterior(ws_video[order][None], ws_motion_ref)
+                for t0 in range(0, T, chunk):
+                    t1 = min(t0 + chunk, T)
+                    yield render(G, talker.manipulation(ws_ref, audio_features(talker, frames, t0, t1),
+                                                        mu[:, t0:t1])[0])
+                    bar.update(t1 - t0)
+            else:
+                for a_c, m in sample_motion(talker, ws_ref, frames, temperature, seed, still, chunk):
+                    yield render(G, talker.manipulation(ws_ref, a_c, m)[0])
+                    bar.update(a_c.shape[1])
+        bar.close()
+    return chunks(), ref.warnings
 
 
 @torch.no_grad()                                   # on a generator function torch enters no_grad around each step
-def sample_motion(talker: Talker, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0,
+def sample_motion(talker: Talker, ws_ref: torch.Tensor, mel, temperature: float = 1.0, seed: int = 0,
                   still: bool = False, chunk: int = 250):
     """Audio-driven motion, chunk by chunk: yields (a_t [1, t, A], m_t [1, t, M]) for t <= ``chunk`` frames.
 
-    ws_ref [1, K, D]; mel [1, T, 80, 20]. a_t is computed over the whole audio first (no seam in its context); the
-    prior's state and the seeded generator are carried across chunks, so any ``chunk`` gives the same m_t.
-    ``still`` gives m_t = 0 (lips only)."""
+    ws_ref [1, K, D]; mel: windows [1, T, 80, 20] or :class:`AudioFrames`. a_t is computed per chunk with one frame
+    of context either side (:func:`audio_features`: the same values as one pass); the prior's state and the seeded
+    generator are carried across chunks, so any ``chunk`` gives the same m_t. ``still`` gives m_t = 0 (lips only)."""
     gen, state = torch.Generator().manual_seed(seed), None
-    a = talker.audio(mel)                                                      # [1, T, A]
+    T = mel.shape[1] if isinstance(mel, torch.Tensor) else mel.n
     e_ref = talker.e_ref(ws_ref)                                               # [1, hidden]
-    for t0 in range(0, mel.shape[1], chunk):
-        a_c = a[:, t0:t0 + chunk]
+    for t0 in range(0, T, chunk):
+        a_c = audio_features(talker, mel, t0, min(t0 + chunk, T))
         if still:
             m = torch.zeros(1, a_c.shape[1], talker.cfg.motion_dim)
         else:
