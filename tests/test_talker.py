@@ -334,15 +334,18 @@ def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     g = np.random.default_rng(0)
     K, D = cfg.num_ws, cfg.w_dim
     n, lengths = 1500, [500, 400, 600]
-    jaw = g.normal(size=n)                                                   # one mouth factor
+    jaw = g.uniform(0.1, 1.0, size=n)                                        # one mouth factor: the opening
     direction = g.normal(size=K * D)
     codes = (g.normal(size=(n, K * D)) * 0.1 + jaw[:, None] * direction).reshape(n, K, D)
     lm = np.zeros((n, 68, 2), np.float32)
     lm[:, 36], lm[:, 45] = (10, 20), (40, 20)                                # inter-ocular distance 30
-    lm[:, 48:68, 1] = 40 + 3 * jaw[:, None] * np.linspace(-1, 1, 20)
-    P, U = mouth_probe(codes, lm, lengths, rank=cfg.mouth_rank, ridge=1.0)
-    pred = codes.reshape(n, -1) @ P.numpy()
-    assert abs(np.corrcoef(pred[:, 1], lm[:, 48, 1])[0, 1]) > 0.95               # the probe reads the mouth
+    lm[:, 48], lm[:, 54] = (15, 45), (35, 45)                                # mouth corners
+    lm[:, 51], lm[:, 62] = (25, 42), (25, 44)                                # upper lip, outer and inner
+    lm[:, 57, 0], lm[:, 66, 0] = 25, 25
+    lm[:, 57, 1], lm[:, 66, 1] = 48 + 6 * jaw, 46 + 6 * jaw                   # the lower lip drops as it opens
+    P, U = mouth_probe(codes, lm, lengths, rank=1, ridge=1.0)
+    pred = codes.reshape(n, -1) @ P.numpy()                                   # [n, 3]: inner gap, outer gap, width
+    assert abs(np.corrcoef(pred[:, 0], jaw)[0, 1]) > 0.95                      # the probe reads the mouth
     cos = abs(U[:, 0].numpy() @ direction) / np.linalg.norm(direction)
     assert cos > 0.95                                                         # and finds its direction
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ class TalkerConfig:
     audio_layers: tuple = (3, 4, 5, 6, 7)       # W+ codes the audio path edits (middle and fine)
     motion_layers: tuple = (0, 1, 2, 3, 4, 5, 6, 7)  # W+ codes the motion path edits (all)
     prior: str = "gaussian"        # motion prior: gaussian (autoregressive) or flow (issue 7)
-    mouth_rank: int = 8            # W+ directions that move the mouth, hidden from the motion posterior (0: none)
+    mouth_rank: int = 1            # W+ directions that move the mouth, hidden from the motion posterior (0: none)
     flow_transforms: int = 2       # spline coupling layers of the flow prior (alternating halves)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
 

@@ -9,7 +9,7 @@ elsewhere in the same clip:
       + l1 * |G(W+_hat) - x| + ssim * (1 - SSIM)             on ``render`` consecutive frames of each window
       + sync * InfoNCE_Dsync(G(W+_hat), audio)               the lip-sync loss (``use_sync=False``: the ablation)
       + kl * mean_t [log q(m_t) - log p(m_t | m_<t, a, W+_ref)]   (Monte Carlo, the prior's common code path)
-      + landmark * |(W+_hat - Enc_I(x_t)) P|^2               mouth landmarks through a linear probe P of W+
+      + landmark * |(W+_hat - Enc_I(x_t)) P|^2               mouth opening and width through a linear probe P of W+
 
 The code term is our addition (the paper reconstructs pixels only): with a CPU budget, matching the per-frame inverted
 codes teaches the manipulation module most of what it needs before any frame is rendered. The first ``warmup`` steps
@@ -55,7 +55,7 @@ class TalkerTrainConfig:
     l1: float = 1.0            # pixel L1 (images in [-1, 1])
     ssim: float = 0.5          # 1 - SSIM
     sync: float = 0.1          # D_sync InfoNCE
-    landmark: float = 10.0     # mouth landmarks through a linear probe of W+ (IOD units), the issue's landmark term
+    landmark: float = 10.0     # mouth opening/width through a linear probe of W+ (IOD), the issue's landmark term
     kl: float = 1e-3           # KL weight (beta), per frame in nats against the per-element code term
     use_sync: bool = True      # False: the ablation without the lip-sync loss
     seed: int = 0
@@ -72,25 +72,34 @@ def talker_train_config(name: str | None = None, **overrides) -> TalkerTrainConf
     return dataclasses.replace(TalkerTrainConfig(**TALKER_TRAIN_PRESETS[profile(name)]), **overrides)
 
 
+def mouth_features(lm) -> np.ndarray:
+    """How open and wide the mouth is, over the inter-ocular distance: landmarks [N, 68, 2] -> [N, 3] (inner-lip
+    gap 62-66, outer-lip gap 51-57, width 48-54). Distances between mouth points barely move with head pose, where
+    the points' positions do (a probe of raw mouth points finds the pose directions of W+ too)."""
+    from ..face import inter_ocular
+    lm = np.asarray(lm, np.float32)
+    d = lambda i, j: np.linalg.norm(lm[:, i] - lm[:, j], axis=-1)            # noqa: E731
+    return np.stack([d(62, 66), d(51, 57), d(48, 54)], 1) / inter_ocular(lm)[:, None]
+
+
 def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ridge: float = 10.0,
                 max_frames: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A linear probe from W+ to the mouth landmarks, and the W+ directions it reads.
+    """A linear probe from W+ to the mouth (:func:`mouth_features`), and the W+ directions the mouth moves along.
 
-    Within each clip, codes and mouth points (48-67, over the clip's mean inter-ocular distance) are centred, so the
-    probe sees how a face's mouth moves, not who it is; ridge regression P = (X^T X + ridge I)^-1 X^T Y on up to
-    ``max_frames`` frames. Returns P [K * D, 40] and U [K * D, rank], the top left singular vectors of the
-    cross-covariance X^T Y: the code directions along which codes move with the mouth (P's own directions are
-    whitened by (X^T X)^-1 and point into low-variance directions instead).
+    Within each clip, codes and features are centred, so the probe sees how a face's mouth moves, not who it is;
+    ridge regression P = (X^T X + ridge I)^-1 X^T Y on up to ``max_frames`` frames. Returns P [K * D, 3] and
+    U [K * D, rank], the top left singular vectors of the cross-covariance X^T Y: the code directions along which
+    codes move with the mouth (P's own directions are whitened by (X^T X)^-1 and point into low-variance
+    directions instead). On the default data, projecting the rank-1 U out of the codes drops a linear probe's jaw
+    correlation from 0.71 to -0.04 and keeps yaw, pitch and roll at r = 0.97, 0.96, 0.90 (rank 2 loses pitch).
     codes [N, K, D], landmarks [N, 68, 2] (pixels), lengths: frames per clip (their sum is N)."""
-    from ..face import inter_ocular
     ends = np.cumsum(lengths)
     X = np.asarray(codes, np.float32).reshape(len(codes), -1)
-    lm = np.asarray(landmarks, np.float32)
+    Y = mouth_features(landmarks)
     Xs, Ys = [], []
     for a, b in zip(ends - np.asarray(lengths), ends):
-        x, m = X[a:b], lm[a:b, 48:68]
-        Xs.append(x - x.mean(0))
-        Ys.append(((m - m.mean(0)) / inter_ocular(lm[a:b]).mean()).reshape(b - a, -1))
+        Xs.append(X[a:b] - X[a:b].mean(0))
+        Ys.append(Y[a:b] - Y[a:b].mean(0))
     X, Y = np.concatenate(Xs), np.concatenate(Ys)
     pick = np.random.default_rng(seed).permutation(len(X))[:max_frames]
     X, Y = torch.from_numpy(X[pick]).double(), torch.from_numpy(Y[pick]).double()
