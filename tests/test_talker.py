@@ -343,7 +343,8 @@ def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     lm[:, 51], lm[:, 62] = (25, 42), (25, 44)                                # upper lip, outer and inner
     lm[:, 57, 0], lm[:, 66, 0] = 25, 25
     lm[:, 57, 1], lm[:, 66, 1] = 48 + 6 * jaw, 46 + 6 * jaw                   # the lower lip drops as it opens
-    P, U = mouth_probe(codes, lm, lengths, rank=1, ridge=1.0)
+    P, U, var = mouth_probe(codes, lm, lengths, rank=1, ridge=1.0)
+    assert var.shape == (1,) and var.item() > 0
     pred = codes.reshape(n, -1) @ P.numpy()                                   # [n, 3]: inner gap, outer gap, width
     assert abs(np.corrcoef(pred[:, 0], jaw)[0, 1]) > 0.95                      # the probe reads the mouth
     cos = abs(U[:, 0].numpy() @ direction) / np.linalg.norm(direction)
