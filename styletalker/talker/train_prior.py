@@ -38,8 +38,9 @@ def train_prior(args) -> None:
     cfg = dataclasses.replace(vae.cfg, prior=kind)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
-    if kind == "gaussian":                             # start from the jointly trained Gaussian prior
-        net.prior.load_state_dict(vae.prior.state_dict())
+    # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
+    # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
+    net.prior.load_state_dict(vae.prior.state_dict(), strict=kind == "gaussian")
     data = ensure_dataset(args.data, prof, args.quiet)
     E = load_encoder(profile_model("encoder", "encoder", prof), device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
