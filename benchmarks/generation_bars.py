@@ -52,7 +52,7 @@ from styletalker.sync.evaluator import SHIPPED_EVALUATOR, lse, load_evaluator
 from styletalker.talker.generate import SHIPPED_TALKER, load_talker, render
 from styletalker.talker.train import code_bank, motion_nll
 from styletalker.paths import WEIGHTS_DIR
-from talker_bars import EYE_CLOSED, Clips, calibrate, mean      # the same clips, calibration and landmark pipeline
+from talker_bars import EYE_CLOSED, Clips, calibrate, mean, print_bars   # same clips, calibration, landmarks
 
 FPS, SR, STYLES = 25, 16000, ("nodding", "turning", "still")
 
@@ -290,12 +290,7 @@ def speed_section(a, bars: dict, res: dict, t0: float) -> dict:
 
 def report(a, bars: dict, res: dict, t0: float) -> dict:
     res["bars"], res["seconds"] = bars, round(time.time() - t0, 1)
-    print(f"\n{'bar':<34} {'value':>9} {'ref':>9}  {'target':<28} result")
-    for name, b in bars.items():
-        ref = next((b[k] for k in ("gt", "gaussian") if isinstance(b.get(k), (int, float))), None)
-        fmt = lambda v: f"{v:9.3f}" if isinstance(v, (int, float)) else f"{'-':>9}"      # noqa: E731
-        res_s = "report" if b["pass"] is None else ("PASS" if b["pass"] else "FAIL")
-        print(f"{name:<34} {fmt(b['value'])} {fmt(ref)}  {b['target']:<28} {res_s}")
+    print_bars(bars, ("gt", "gaussian"))
     if "style_accuracy" in res:
         print("style classifier accuracy on the test clips: {:.2f} (true pose), {:.2f} (estimated pose)".format(
             *res["style_accuracy"]))
