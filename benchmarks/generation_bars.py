@@ -45,14 +45,14 @@ import torch
 
 from styletalker.data.dataset import ClipWindows
 from styletalker.face import FaceAnalyzer, embedding_distance
-from styletalker.gan.weights import SHIPPED_GENERATOR, load_generator
-from styletalker.inversion.invert import SHIPPED_ENCODER, check_pair, load_encoder, load_landmarks
+from styletalker.inversion.invert import load_landmarks
 from styletalker.posemetrics import PoseEstimator, blink_events, eye_openness, face_landmarks, regress_landmarks
-from styletalker.sync.evaluator import SHIPPED_EVALUATOR, lse, load_evaluator
+from styletalker.sync.evaluator import lse
 from styletalker.talker.generate import SHIPPED_TALKER, load_talker, render
 from styletalker.talker.train import code_bank, motion_nll
 from styletalker.paths import WEIGHTS_DIR
-from talker_bars import EYE_CLOSED, Clips, calibrate, mean, print_bars   # same clips, calibration, landmarks
+from talker_bars import (EYE_CLOSED, Clips, add_model_args, calibrate, load_frozen, mean,  # issue 6's bars
+                         print_bars, save)
 
 FPS, SR, STYLES = 25, 16000, ("nodding", "turning", "still")
 
@@ -145,10 +145,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--talker", default=str(SHIPPED_TALKER), help="talker with the flow prior")
     ap.add_argument("--gaussian", default=str(WEIGHTS_DIR / "talker_default_gaussian"),
                     help="the same talker with the Gaussian AR prior")
-    ap.add_argument("--generator", default=str(SHIPPED_GENERATOR))
-    ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
-    ap.add_argument("--evaluator", default=str(SHIPPED_EVALUATOR))
-    ap.add_argument("--data", default="data/cache/default")
+    add_model_args(ap)
     ap.add_argument("--sentences", type=int, default=20)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
@@ -159,8 +156,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(a.threads)
     t0 = time.time()
     strip = lambda p: str(p).removesuffix(".safetensors")                                  # noqa: E731
-    G, E, Ev = load_generator(a.generator), load_encoder(a.encoder), load_evaluator(a.evaluator)
-    check_pair(E, G)
+    G, E, Ev = load_frozen(a)
     priors = {"flow": load_talker(strip(a.talker)).eval(), "gaussian": load_talker(strip(a.gaussian)).eval()}
     assert priors["flow"].cfg.prior == "flow" and priors["gaussian"].cfg.prior == "gaussian", "swapped talkers"
     lm_net, fa = load_landmarks(), FaceAnalyzer()
@@ -296,9 +292,7 @@ def report(a, bars: dict, res: dict, t0: float) -> dict:
             *res["style_accuracy"]))
     print(f"{res['seconds']:.0f} s with {a.threads} threads; peak "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
-    if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=1, default=float) + "\n")
-    return res
+    return save(res, a.json)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,28 @@ def print_bars(bars: dict, ref_keys: tuple) -> None:
         print(f"{name:<40} {fmt(b['value'])} {fmt(ref)}  {b['target']:<24} {res_s}")
 
 
+def add_model_args(ap: argparse.ArgumentParser) -> None:
+    """The frozen models and the dataset a talker benchmark reads (default: the shipped ones)."""
+    ap.add_argument("--generator", default=str(SHIPPED_GENERATOR))
+    ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
+    ap.add_argument("--evaluator", default=str(SHIPPED_EVALUATOR))
+    ap.add_argument("--data", default="data/cache/default")
+
+
+def load_frozen(a) -> tuple:
+    """(G_I, Enc_I, the sync evaluator) named by :func:`add_model_args`'s flags, checked to fit each other."""
+    G, E, Ev = load_generator(a.generator), load_encoder(a.encoder), load_evaluator(a.evaluator)
+    check_pair(E, G)
+    return G, E, Ev
+
+
+def save(res: dict, path) -> dict:
+    """Write a benchmark's results as JSON (when ``path`` is given); returns them."""
+    if path:
+        pathlib.Path(path).write_text(json.dumps(res, indent=1, default=float) + "\n")
+    return res
+
+
 def mean(xs) -> float:
     xs = [x for x in xs if x is not None and np.isfinite(x)]
     return float(np.mean(xs)) if xs else float("nan")
@@ -189,10 +211,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--ablation", default=None, help="the talker trained with --no-sync (omitted: no ablation)")
     ap.add_argument("--with-sync", default=None, help="the same training with the lip-sync loss, when the shipped "
                     "talker is not it (the ablation then compares these two)")
-    ap.add_argument("--generator", default=str(SHIPPED_GENERATOR))
-    ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
-    ap.add_argument("--evaluator", default=str(SHIPPED_EVALUATOR))
-    ap.add_argument("--data", default="data/cache/default")
+    add_model_args(ap)
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -203,8 +222,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(a.threads)
     t0 = time.time()
     strip = lambda p: str(p).removesuffix(".safetensors")                                  # noqa: E731
-    G, E, Ev = load_generator(a.generator), load_encoder(a.encoder), load_evaluator(a.evaluator)
-    check_pair(E, G)
+    G, E, Ev = load_frozen(a)
     talker = load_talker(strip(a.talker)).eval()
     ablation = load_talker(strip(a.ablation)).eval() if a.ablation else None
     with_sync = load_talker(strip(a.with_sync)).eval() if a.with_sync else None
@@ -219,7 +237,7 @@ def main(argv=None) -> dict:
         if a.json and pathlib.Path(a.json).exists():
             res = json.loads(pathlib.Path(a.json).read_text())
             res["bars"]["speed_fps"] = b
-            pathlib.Path(a.json).write_text(json.dumps(res, indent=1, default=float) + "\n")
+            save(res, a.json)
         return dict(bars={"speed_fps": b})
     est, thr, fit = calibrate(a.data, lm_net, fa)
     print(f"calibration on {fit['frames']} frames of {fit['clips']} training clips: pose r {fit['train_r_yaw']:.3f} / {fit['train_r_pitch']:.3f}"
@@ -352,9 +370,7 @@ def main(argv=None) -> dict:
 
     print_bars(bars, ("gt", "inversion", "inversion_ref_distance"))
     print(f"{len(rows)} clips in {res['seconds']:.0f} s with {a.threads} threads")
-    if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=1, default=float) + "\n")
-    return res
+    return save(res, a.json)
 
 
 if __name__ == "__main__":

@@ -48,10 +48,8 @@ def check_audio(audio: np.ndarray) -> np.ndarray:
 
 def audio_windows(audio: np.ndarray, sample_rate: int = 16000) -> torch.Tensor:
     """Mono float audio -> the mel window of each 25 fps output frame: [T, 80, 20], T = ceil(seconds * 25)."""
-    audio = check_audio(audio)
-    cfg = MelConfig(sample_rate=sample_rate)
-    n = max(1, math.ceil(len(audio) / sample_rate * FPS))
-    return mel_frames_for_video(log_mel(audio, cfg), n, FPS, 0.2, cfg)
+    frames = AudioFrames(audio, sample_rate)
+    return frames.windows(0, frames.n)[0]
 
 
 class AudioFrames:
@@ -161,7 +159,6 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
         crops = motion_crops(motion, G.cfg.resolution) if isinstance(motion, (str, pathlib.Path)) else motion
         order = ping_pong(len(crops), T)
         ws_video = encode(E, crops)                                            # [T', K, D], each frame once
-        ws_motion_ref = ws_video[:1]
 
     def chunks():
         bar = tqdm(total=T, desc="generating", unit="frame", disable=not progress, leave=False)
@@ -169,7 +166,7 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
             if motion is not None:
                 # the posterior's GRU is bidirectional: it reads the whole (ping-pong) motion sequence at once;
                 # its codes are small next to frames, and m_t is [T, motion_dim]
-                mu, _ = talker.posterior(ws_video[order][None], ws_motion_ref)
+                mu = talker.motion_of(ws_video[order][None], ws_video[:1])
                 for t0 in range(0, T, chunk):
                     t1 = min(t0 + chunk, T)
                     yield render(G, talker.manipulation(ws_ref, audio_features(talker, frames, t0, t1),

@@ -46,18 +46,31 @@ class Talker(nn.Module):
         return dict(ws_hat=self.manipulation(ws_ref, a, m_used), m=m, mu=mu, log_sigma=log_sigma, a=a,
                     kl=kl_monte_carlo(m, mu, log_sigma, log_p))
 
-    @torch.no_grad()
-    def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor,
-                ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:
-        """Motion-controllable mode: m_t = the posterior mean on the motion video's codes -> W+_hat [B, T, K, D].
+    def motion_log_prob(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_video: torch.Tensor,
+                        gen: torch.Generator | None = None) -> torch.Tensor:
+        """The prior's fit to a clip's motion: log p(m_t | m_<t, a, e_ref) at m ~ q(m | ws_video), [B, T].
+        Differentiable in the prior only (the posterior sample and the features are taken without gradient)."""
+        with torch.no_grad():
+            a, e_ref = self.audio(mel), self.e_ref(ws_ref)
+            m = reparameterise(*self.posterior(ws_video, ws_ref), gen)
+        return self.prior.log_prob(m, a, e_ref)
 
-        The posterior reads the motion video's codes relative to *its own* reference ``ws_motion_ref`` [B, K, D]
+    @torch.no_grad()
+    def motion_of(self, ws_motion: torch.Tensor, ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:
+        """m_t of a motion video: the posterior mean on its codes ws_motion [B, T, K, D] -> [B, T, M].
+
+        The posterior reads the codes relative to the video's *own* reference ``ws_motion_ref`` [B, K, D]
         (default: its first frame), as in training, where both come from one clip: relative to W+_ref of another
         identity the differences would hold the identity change, which the posterior has never seen. m_t is thus
         the motion of the video from its first frame, applied to the reference image from its own pose."""
         ws_motion_ref = ws_motion[:, 0] if ws_motion_ref is None else ws_motion_ref
-        mu, _ = self.posterior(ws_motion, ws_motion_ref)
-        return self.manipulation(ws_ref, self.audio(mel), mu)
+        return self.posterior(ws_motion, ws_motion_ref)[0]
+
+    @torch.no_grad()
+    def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor,
+                ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Motion-controllable mode: W+_hat [B, T, K, D] with m_t = :meth:`motion_of` the motion video's codes."""
+        return self.manipulation(ws_ref, self.audio(mel), self.motion_of(ws_motion, ws_motion_ref))
 
     @torch.no_grad()
     def drive(self, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, state: dict | None = None,

@@ -42,7 +42,6 @@ from ..data.dataset import ClipWindows
 from ..imagemetrics import ssim
 from ..training import GeneratorState
 from .model import Talker
-from .prior import reparameterise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +134,33 @@ def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = T
     return codes
 
 
+def window_starts(windows: ClipWindows, window: int) -> list[tuple[int, int]]:
+    """Every (clip, first frame) of a ``window``-frame window inside one clip."""
+    return [(ci, s) for ci, n in enumerate(np.asarray(windows.index["lengths"])) for s in range(0, n - window + 1)]
+
+
+def sample_windows(ds: ClipWindows, codes: np.ndarray, starts: list, cfg: TalkerTrainConfig, gen: torch.Generator,
+                   device="cpu", with_frames: bool = True) -> dict:
+    """``cfg.batch`` random windows of ``cfg.window`` frames, each with a reference frame drawn from its clip:
+    frames [B, T, 3, R, R] in [0, 1] (if ``with_frames``), mel [B, T, 80, 20], codes [B, T, K, D], ref [B, K, D]."""
+    pick = torch.randint(len(starts), [cfg.batch], generator=gen).tolist()
+    frames, mel, win, ref = [], [], [], []
+    for i in pick:
+        ci, s = starts[i]
+        a = int(ds.offsets[ci]) + s
+        r = int(ds.offsets[ci]) + int(torch.randint(int(ds.index["lengths"][ci]), [1], generator=gen))
+        if with_frames:
+            frames.append(torch.from_numpy(np.array(ds.frames[a:a + cfg.window])))
+        mel.append(torch.from_numpy(np.asarray(ds.mel[a:a + cfg.window], np.float32)))
+        win.append(torch.from_numpy(np.asarray(codes[a:a + cfg.window], np.float32)))
+        ref.append(torch.from_numpy(np.asarray(codes[r], np.float32)))
+    to = lambda xs: torch.stack(xs).to(device)                            # noqa: E731
+    out = dict(mel=to(mel), codes=to(win), ref=to(ref))
+    if with_frames:
+        out["frames"] = to(frames).permute(0, 1, 4, 2, 3).float() / 255
+    return out
+
+
 class TalkerStage:
     """One step of the sequential VAE for :func:`styletalker.training.train`."""
 
@@ -150,7 +176,7 @@ class TalkerStage:
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.w_std = (w_std if w_std is not None else torch.ones(talker.cfg.w_dim)).to(device)
         lengths = np.asarray(windows.index["lengths"])
-        self.starts = [(ci, s) for ci, n in enumerate(lengths) for s in range(0, n - cfg.window + 1)]
+        self.starts = window_starts(windows, cfg.window)
         self.mouth = None
         if "landmarks" in windows.labels and talker.cfg.mouth_rank > 0:
             _, U, var = mouth_probe(codes, windows.labels["landmarks"], lengths, talker.cfg.mouth_rank, seed=cfg.seed)
@@ -162,26 +188,7 @@ class TalkerStage:
         return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
 
     def sample(self, with_frames: bool = True) -> dict:
-        """B random windows: frames [B, T, 3, R, R] in [0, 1] (if ``with_frames``), mel [B, T, 80, 20],
-        codes [B, T, K, D], ref [B, K, D]."""
-        c, ds = self.cfg, self.ds
-        pick = torch.randint(len(self.starts), [c.batch], generator=self.gen).tolist()
-        frames, mel, codes, ref = [], [], [], []
-        for i in pick:
-            ci, s = self.starts[i]
-            a = int(ds.offsets[ci]) + s
-            n = int(ds.index["lengths"][ci])
-            r = int(ds.offsets[ci]) + int(torch.randint(n, [1], generator=self.gen))
-            if with_frames:
-                frames.append(torch.from_numpy(np.array(ds.frames[a:a + c.window])))
-            mel.append(torch.from_numpy(np.asarray(ds.mel[a:a + c.window], np.float32)))
-            codes.append(torch.from_numpy(np.asarray(self.codes[a:a + c.window], np.float32)))
-            ref.append(torch.from_numpy(np.asarray(self.codes[r], np.float32)))
-        to = lambda xs: torch.stack(xs).to(self.device)                   # noqa: E731
-        out = dict(mel=to(mel), codes=to(codes), ref=to(ref))
-        if with_frames:
-            out["frames"] = to(frames).permute(0, 1, 4, 2, 3).float() / 255
-        return out
+        return sample_windows(self.ds, self.codes, self.starts, self.cfg, self.gen, self.device, with_frames)
 
     def step(self, i: int) -> dict[str, float]:
         c, G = self.cfg, self.G
@@ -232,27 +239,14 @@ class PriorStage:
         self.batch = cfg.batch
         self.opt = torch.optim.Adam(talker.prior.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
-        lengths = np.asarray(windows.index["lengths"])
-        self.starts = [(ci, s) for ci, n in enumerate(lengths) for s in range(0, n - cfg.window + 1)]
+        self.starts = window_starts(windows, cfg.window)
 
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))
 
-    def sample(self) -> dict:
-        return TalkerStage.sample(self, with_frames=False)
-
-    def nll(self, b: dict) -> torch.Tensor:
-        """-log p(m_t | ...) per frame, m ~ q: mean over the batch and frames."""
-        net = self.net
-        with torch.no_grad():
-            a = net.audio(b["mel"])
-            mu, log_sigma = net.posterior(b["codes"], b["ref"])
-            m = reparameterise(mu, log_sigma, self.gen)
-            e_ref = net.e_ref(b["ref"])
-        return -net.prior.log_prob(m, a, e_ref).mean()
-
     def step(self, i: int) -> dict[str, float]:
-        loss = self.nll(self.sample())
+        b = sample_windows(self.ds, self.codes, self.starts, self.cfg, self.gen, self.device, with_frames=False)
+        loss = -self.net.motion_log_prob(b["ref"], b["mel"], b["codes"], self.gen).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.prior.parameters(), 5.0)
@@ -274,10 +268,7 @@ def motion_nll(talker: Talker, windows: ClipWindows, codes: np.ndarray, window: 
         for s in range(0, L - window + 1, window):
             c = torch.from_numpy(np.asarray(codes[o + s:o + s + window], np.float32))[None]
             mel = torch.from_numpy(np.asarray(windows.mel[o + s:o + s + window], np.float32))[None]
-            a, e_ref = talker.audio(mel), talker.e_ref(ref)
-            mu, log_sigma = talker.posterior(c, ref)
             for _ in range(samples):
-                m = reparameterise(mu, log_sigma, gen)
-                total += -talker.prior.log_prob(m, a, e_ref).sum().item()
+                total += -talker.motion_log_prob(ref, mel, c, gen).sum().item()
                 n += window
     return total / max(n, 1)
