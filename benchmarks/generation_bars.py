@@ -77,6 +77,8 @@ def entropy(labels) -> float:
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two sets of feature vectors [N, F] (as in FID)."""
     from scipy import linalg
+    if min(len(a), len(b)) <= a.shape[1]:                  # too few sequences for a full-rank covariance
+        return float("nan")
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     covmean = linalg.sqrtm(s1 @ s2).real
@@ -237,7 +239,7 @@ def main(argv=None) -> dict:
         bar(f"{k}_styles_covered", len(set(styles[k])), f">= {n_gt} (ground truth)", len(set(styles[k])) >= n_gt,
             per_sentence_mean=float(np.mean(per)), counts=counts)
         bar(f"{k}_style_entropy", H, f"within 20% of {H_gt:.3f}", abs(H - H_gt) <= 0.2 * H_gt, gt=H_gt,
-            rel=(H - H_gt) / H_gt)
+            rel=(H - H_gt) / H_gt if H_gt > 0 else float("nan"))
     res["style_classifier"] = dict(accuracy_true_pose=acc_gt, accuracy_estimated_pose=acc_est)
 
     # ---- audio-driven videos (flow; the Gaussian beside)
