@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import pathlib
 import sys
 
@@ -170,20 +171,18 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
 
 def train_generator(args) -> None:
     """``styletalker train generator``: the StyleGAN3-style G_I."""
-    import dataclasses
-
     import torch
 
     from .checkpoint import save_model
     from .config import profile
     from .device import describe, device as pick_device
     from .gan.discriminator import discriminator_config
-    from .gan.generator import generator_config
+    from .gan.generator import GeneratorConfig, generator_config
     from .gan.train import gan_train_config, train_generator
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gen_cfg = generator_config(prof, filtered=not args.baseline)
+    gen_cfg = generator_config(prof, filtered=not args.baseline, **_config_overrides(args.set, GeneratorConfig))
     over = {k: v for k, v in dict(kimg=args.kimg, batch=args.batch, r1_gamma=args.r1_gamma,
                                   seed=args.seed).items() if v is not None}
     train_cfg = gan_train_config(prof, **over)
@@ -229,6 +228,22 @@ def train_generator(args) -> None:
     print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
           f"{'generator' if args.scheme == 'recon' else 'EMA generator'} written to {export}.safetensors (+ .json); "
           f"checkpoint in {out}")
+
+
+def _config_overrides(pairs: list[str], cls) -> dict:
+    """FIELD=VALUE strings -> {field: value} typed like the dataclass cls's defaults, with clear errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in fields:
+            raise StyletalkerError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+        kind = type(getattr(cls(), name))
+        try:
+            out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise StyletalkerError(f"--set {pair!r}: {value!r} is not a valid {kind.__name__}") from None
+    return out
 
 
 def cmd_sample(args) -> None:
@@ -346,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
                    "fitted to the codes; for CPU budgets)")
+    s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
+                   "--set channel_base=3072 --set channel_max=192")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

@@ -50,7 +50,7 @@ class AutoencoderStage:
 
     def __init__(self, G: Generator, bank: torch.Tensor, batch: int = 32, lr: float = 0.002, grad_weight: float = 1.0,
                  seed: int = 0, device="cpu"):
-        self.G, self.bank, self.batch, self.device = G.to(device), bank, batch, device
+        self.G, self.bank, self.batch, self.device = G.to(device), bank.to(device), batch, device
         self.E = FrameEncoder(G.cfg.resolution, G.cfg.w_dim).to(device)
         self.grad_weight = grad_weight
         self.opt = torch.optim.Adam(list(self.E.parameters()) + list(G.synthesis.parameters()), lr=lr,
@@ -67,7 +67,7 @@ class AutoencoderStage:
 
     def step(self, i: int) -> dict[str, float]:
         idx = torch.randint(len(self.bank), [self.batch], generator=self.gen)
-        x = to_float(self.bank[idx]).to(self.device)
+        x = to_float(self.bank[idx.to(self.bank.device)]).to(self.device)
         y = self.G.synthesis(self.encode(x))
         l1 = (y - x).abs().mean()
         lg = gradient_l1(y, x)
@@ -81,7 +81,7 @@ class AutoencoderStage:
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_dirs: int = 64, gen: torch.Generator | None = None):
     """Sliced Wasserstein-2 distance between point sets a, b [N, D] (same N): mean over random unit directions of
     the squared distance between the sorted projections."""
-    d = torch.randn(a.shape[1], n_dirs, generator=gen)
+    d = torch.randn(a.shape[1], n_dirs, generator=gen).to(a.device)
     d = d / d.norm(dim=0, keepdim=True)
     pa, pb = (a @ d).sort(0).values, (b @ d).sort(0).values
     return (pa - pb).square().mean()
@@ -93,14 +93,16 @@ def fit_mapping(G: Generator, codes: torch.Tensor, steps: int = 2000, batch: int
     sets w_avg to the codes' mean. Returns the loss curve. (lr is for the raw, equalised parameters: the
     mapping's 0.01 learning-rate multiplier makes 1.0 here an effective 0.01.)"""
     g = torch.Generator().manual_seed(seed)
+    dev = G.mapping.w_avg.device
+    codes = codes.to(dev)
     with torch.no_grad():
         G.mapping.w_avg.copy_(codes.mean(0))
     opt = torch.optim.Adam(G.mapping.parameters(), lr=lr)
     curve = []
     for _ in range(steps):
-        z = torch.randn(batch, G.cfg.z_dim, generator=g)
+        z = torch.randn(batch, G.cfg.z_dim, generator=g).to(dev)
         w = G.mapping(z)[:, 0]
-        target = codes[torch.randint(len(codes), [batch], generator=g)]
+        target = codes[torch.randint(len(codes), [batch], generator=g).to(dev)]
         loss = sliced_wasserstein(w, target, gen=g) + (w.mean(0) - target.mean(0)).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Reconstruction-assisted G_I and its Enc_I on a lent GPU machine, in one call: two generator sizes side by side.
+#
+# Run from the repository root on a machine that has torch with CUDA (no install: PYTHONPATH points at the checkout).
+# DATA: a copy of the default dataset's manifest.json and train/val clip labels (*/*/*.json and *.npz, no mp4:
+# frames are re-rendered from the labels), about 23 MB; see styletalker/weights/MODEL_CARD.md.
+# For each variant, concurrently: `train generator --scheme recon` (G.synthesis as an autoencoder's decoder, then
+# the mapping fitted to the codes) for MINUTES, then `train encoder` against that generator for ENCODER_MINUTES.
+#   narrow: the default preset (0.59 M parameters), starting from the shipped adversarial weights;
+#   wide:   channel_base 3072, channel_max 192 (1.42 M parameters), from scratch.
+# Writes to $OUT (at most 8 files): <variant>_generator.safetensors, <variant>_encoder.safetensors and meta.tgz
+# (the JSON configs, logs and printed output of both variants).
+set -uo pipefail
+DATA=${DATA:-out/gpu_carry/default}
+MINUTES=${MINUTES:-4.5}
+ENCODER_MINUTES=${ENCODER_MINUTES:-2.5}
+BATCH=${BATCH:-128}
+OUT=${OUT:-out/gpu}
+W=/tmp/grecon
+mkdir -p "$OUT" $W/meta
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+python3 -c "
+import time, torch; t = time.time()
+from styletalker.data.frames import frame_bank
+for s in ('train', 'val'):
+    b = frame_bank('$DATA', s, progress=False); print(s, 'bank', tuple(b.shape), f'{time.time() - t:.1f} s')"
+
+variant() {   # name, extra generator flags...
+  local name=$1; shift
+  python3 -m styletalker train generator --profile default --scheme recon --data "$DATA" --batch "$BATCH" \
+    --minutes "$MINUTES" --device auto --quiet --out $W/$name/gen --export $W/$name/generator "$@" \
+    > $W/meta/${name}_generator.txt 2>&1
+  python3 -m styletalker train encoder --profile default --data "$DATA" --generator $W/$name/generator \
+    --minutes "$ENCODER_MINUTES" --batch 64 --device auto --quiet --out $W/$name/enc \
+    --export $W/$name/encoder > $W/meta/${name}_encoder.txt 2>&1
+}
+OMP_NUM_THREADS=8 variant narrow --init styletalker/weights/generator_default &
+OMP_NUM_THREADS=8 variant wide --set channel_base=3072 --set channel_max=192 &
+wait
+for name in narrow wide; do
+  echo "== $name"; tail -n 3 $W/meta/${name}_generator.txt $W/meta/${name}_encoder.txt
+  cp $W/$name/generator.json $W/meta/${name}_generator.json 2>/dev/null
+  cp $W/$name/encoder.json $W/meta/${name}_encoder.json 2>/dev/null
+  cp $W/$name/landmarks_default.json $W/meta/${name}_landmarks.json 2>/dev/null
+  cp $W/$name/gen/log.jsonl $W/meta/${name}_generator_log.jsonl 2>/dev/null
+  cp $W/$name/enc/encoder/log.jsonl $W/meta/${name}_encoder_log.jsonl 2>/dev/null
+  cp $W/$name/generator.safetensors "$OUT/${name}_generator.safetensors" 2>/dev/null
+  cp $W/$name/encoder.safetensors "$OUT/${name}_encoder.safetensors" 2>/dev/null
+done
+cp $W/wide/landmarks_default.safetensors "$OUT/landmarks.safetensors" 2>/dev/null
+tar czf "$OUT/meta.tgz" -C $W/meta .
+ls -la "$OUT"
