@@ -135,6 +135,7 @@ def cmd_voices(args) -> None:
 TRAIN_STAGES = {                     # stage -> "module:function(args)"; each stage owns its own command code
     "generator": "styletalker.cli:train_generator",
     "encoder": "styletalker.inversion.cli:train_encoder",
+    "detail": "styletalker.inversion.cli:train_detail",
     "sync": "styletalker.sync.cli:train_sync",
     "evaluator": "styletalker.sync.cli:train_evaluator",
     "talker": "styletalker.talker.cli:train_talker",
@@ -352,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "non-linearities")
     s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert (default: the "
                    "shipped one, or out/train/generator_<profile>)")
+    s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G (default: the shipped "
+                   "one)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
                    "(default flow)")

@@ -125,6 +125,42 @@ def test_encoder_stage_loss_falls_and_resumes(quick_G, small_dataset, tmp_path):
     quick_G.requires_grad_(True)
 
 
+def test_face_weights_peak_at_the_inner_face_and_keep_the_mean():
+    from styletalker.gan.detail import face_weights
+    lm = torch.full((2, 68, 2), float("nan"))
+    lm[0, 17:] = torch.tensor([20.0, 40.0])                              # every inner point at (x=20, y=40)
+    w = face_weights(lm, 64, face_weight=4.0, sigma_px=2.0)
+    assert w.shape == (2, 1, 64, 64) and torch.allclose(w.mean((1, 2, 3)), torch.ones(2))
+    assert tuple(divmod(int(w[0, 0].argmax()), 64)) in {(39, 19), (39, 20), (40, 19), (40, 20)}   # (row y, col x)
+    assert w[0, 0, 39, 19] > 3 * w[0, 0, 5, 60]
+    assert torch.allclose(w[1], torch.ones_like(w[1]))                   # no landmarks: a plain L1
+
+
+def test_detail_stage_trains_only_the_last_layers_and_the_encoder(quick_G, small_dataset, tmp_path):
+    from styletalker.gan.detail import DETAIL_PRESETS, train_detail
+    bank, lm = frame_bank(small_dataset, "train", False)[:8], label_bank(small_dataset, "train", "landmarks")[:8]
+    G = Generator(quick_G.cfg)
+    G.load_state_dict(quick_G.state_dict())
+    torch.manual_seed(0)
+    E = Encoder(for_generator(G), G.w_avg)
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    e_before = [p.detach().clone() for p in E.parameters()]
+    cfg = dataclasses.replace(DETAIL_PRESETS["quick"], steps=40, batch=8, lr_g=0.01, lr_e=0.001)
+    stage, summary = train_detail(G, E, bank, lm, tmp_path / "detail", cfg, progress=False)
+    ws = torch.randn(3, G.num_ws, G.cfg.w_dim)
+    with torch.no_grad():
+        assert torch.allclose(stage.render(ws), G.synthesis(ws), atol=1e-5)   # the split forward is the forward
+    n = len(G.synthesis.layers) - cfg.layers
+    changed = {k for k, v in G.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith(tuple(f"synthesis.layers.{i}." for i in range(n, n + cfg.layers)))
+                           for k in changed)                          # mapping, input and early layers frozen
+    assert not any(k.endswith("magnitude_ema") for k in changed)
+    assert any(not torch.equal(a, b) for a, b in zip(e_before, E.parameters()))
+    rows = read_log(tmp_path / "detail")
+    assert summary["done"] and rows[-1]["l1"] < rows[0]["l1"]
+    assert not any(p.requires_grad for p in G.parameters()) and not E.training
+
+
 def test_encoder_checkpoint_roundtrip_and_config_mismatch(quick_G, tmp_path):
     E = Encoder(for_generator(quick_G), quick_G.w_avg)
     _randomise(E, 3)

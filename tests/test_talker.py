@@ -2,6 +2,7 @@
 Monte Carlo), the autoregressive prior's sampling and chunked state, and a checkpoint round trip."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -207,6 +208,10 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
     windows = ClipWindows(small_dataset, "train", window=8)
     codes = code_bank(E, windows, tmp_path, progress=False)
     assert codes.shape == (int(windows.offsets[-1]), G.num_ws, G.cfg.w_dim)
+    E2 = Encoder(for_generator(G), G.w_avg).eval()
+    _randomise(E2, 7)
+    assert not np.array_equal(code_bank(E2, windows, tmp_path, progress=False), codes)   # the cache knows its encoder
+    assert np.array_equal(code_bank(E, windows, tmp_path, progress=False), codes)
     for use_sync in (True, False):
         tcfg = talker_train_config("quick", steps=25, batch=2, window=8, use_sync=use_sync, lr=3e-3, warmup=10,
                                    audio_only=0)

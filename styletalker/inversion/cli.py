@@ -134,3 +134,71 @@ def invert(args) -> None:
         atomic_write_bytes(rec, buf.getvalue())
     print(f"wrote W+ codes {tuple(res.ws.shape)} to {out}" + (f" and the reconstruction to {rec}" if rec else "")
           + f" (PSNR {res.psnr:.1f} dB against the {res.crop.shape[0]} px crop, {res.seconds:.2f} s)")
+
+
+def train_detail(args) -> None:
+    """``styletalker train detail``: G_I's last layers and Enc_I fine-tuned together on real frames, the loss weighted
+    at the inner face (see styletalker/gan/detail.py). Writes generator_<profile> and encoder_<profile> to --export
+    (a folder; default the --out folder)."""
+    import dataclasses
+
+    import torch
+
+    from ..checkpoint import read_model_info, save_model
+    from ..cli import ensure_dataset
+    from ..config import profile
+    from ..data.frames import frame_bank, label_bank
+    from ..device import describe, device as pick_device
+    from ..gan.detail import DETAIL_PRESETS
+    from ..gan.detail import train_detail as fit
+    from ..gan.weights import load_generator
+    from ..imagemetrics import psnr, ssim
+    from ..paths import portable, profile_model
+    from .invert import check_pair, encode, load_encoder
+    prof = profile(args.profile)
+    dev = pick_device(args.device)
+    data = ensure_dataset(args.data, prof, args.quiet)
+    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
+    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
+    G, E = load_generator(gpath), load_encoder(epath)
+    check_pair(E, G)
+    over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
+    cfg = dataclasses.replace(DETAIL_PRESETS[prof], **over)
+    out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"detail_{prof}"
+    export = pathlib.Path(args.export) if args.export else out
+    bank, lm = frame_bank(data, "train", not args.quiet), label_bank(data, "train", "landmarks")
+    hw = describe(dev)
+    prev = read_model_info(gpath).get("meta", {})                 # the generator's history, one entry per stage
+    lineage = prev.get("lineage", []) + [{k: prev[k] for k in ("scheme", "kimg", "seconds", "images_per_s",
+                                                                 "hardware", "command", "init") if k in prev}]
+
+    def meta_of(step: int, seconds: float, done: bool, extra: dict | None = None) -> dict:
+        return dict(profile=prof, data=portable(data), scheme="detail fine-tuning (styletalker/gan/detail.py)",
+                    from_generator=portable(gpath), from_encoder=portable(epath), steps=step,
+                    seconds=round(seconds, 1), hardware=hw, finished=done, detail_config=dataclasses.asdict(cfg),
+                    command="styletalker " + " ".join(sys.argv[1:]), torch=torch.__version__, **(extra or {}))
+
+    def export_now(stage, step: int, seconds: float, extra: dict | None = None) -> None:
+        m = meta_of(step, seconds, False if extra is None else extra.pop("finished"), extra)
+        save_model(export / f"generator_{prof}", stage.G, G.cfg, kind="generator", meta=dict(m, lineage=lineage))
+        save_model(export / f"encoder_{prof}", stage.E, E.cfg, kind="encoder", meta=m)
+
+    limit = args.minutes * 60 if args.minutes else None
+    stage, summary = fit(G, E, bank, lm, out, cfg, time_limit_s=limit, progress=not args.quiet, device=dev,
+                         on_checkpoint=export_now)
+    Gc, Ec = stage.G.cpu(), stage.E.cpu()
+    try:
+        vbank = frame_bank(data, "val", False)
+    except StyletalkerError:
+        vbank = bank
+    idx = torch.linspace(0, len(vbank) - 1, min(256, len(vbank))).long()
+    x = vbank[idx].float() / 127.5 - 1
+    with torch.no_grad():
+        y = Gc.synthesis(encode(Ec, x))
+    extra = dict(finished=summary["done"], val_psnr=round(psnr(y, x).mean().item(), 2),
+                 val_ssim=round(ssim(y, x).mean().item(), 4))
+    export_now(stage, summary["step"], summary["seconds"], dict(extra))
+    state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
+    print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; validation PSNR "
+          f"{extra['val_psnr']} dB, SSIM {extra['val_ssim']}; generator_{prof} and encoder_{prof} written to "
+          f"{export}; checkpoints in {out}")

@@ -114,13 +114,22 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
 
 
 def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
-    """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT."""
+    """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT.
+
+    The cache is keyed by the encoder's weights (codes.key holds their fingerprint): another encoder recomputes it."""
+    import hashlib
+
     from tqdm.auto import tqdm
 
     from ..inversion.invert import encode
     path = pathlib.Path(out) / "codes.npy"
+    key_path = path.with_suffix(".key")
+    h = hashlib.sha256()
+    for v in E.state_dict().values():
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    key = h.hexdigest()
     n = int(windows.offsets[-1])
-    if path.exists():
+    if path.exists() and key_path.exists() and key_path.read_text().strip() == key:
         codes = np.load(path, mmap_mode="r")
         if len(codes) == n:
             return codes
@@ -131,6 +140,7 @@ def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = T
     tmp = path.with_name(".codes.tmp.npy")
     np.save(tmp, codes)
     tmp.replace(path)
+    key_path.write_text(key + "\n")
     return codes
 
 

@@ -1,0 +1,131 @@
+"""Detail fine-tuning of G_I's last layers together with Enc_I, on real frames, with a loss weighted by the face.
+
+Why: G_I trained as an autoencoder's decoder (``autoencoder.py``) and Enc_I trained against it reconstruct heads, hair
+and backgrounds well (about 24 dB) but draw eyes, brows and lips as soft smudges: an L1 loss over the whole image
+barely notices a 3-pixel eye. Here the last ``layers`` synthesis layers (the high-resolution ones that draw detail)
+and the encoder are trained together to reconstruct real frames, each pixel weighted by how close it is to the inner
+face landmarks (brows, eyes, nose, lips: points 17-67), so the small features count as much as the background.
+The earlier layers, the mapping network and the magnitude statistics stay frozen, so the layout of W+ (and every
+edit direction found in it) is kept. Afterwards the generator is frozen again and the encoder is the one trained
+with it. A global form of pivotal tuning (Roich et al. 2021), fitted to the whole training split; our construction.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+
+from ..data.frames import to_float
+from ..training import GeneratorState
+from .autoencoder import gradient_l1
+from .generator import Generator
+
+INNER_FACE = slice(17, 68)          # brows, nose, eyes, lips of the 68-point scheme (the jaw line is left out)
+
+
+@dataclasses.dataclass(frozen=True)
+class DetailConfig:
+    """How the detail fine-tuning runs."""
+    layers: int = 3                 # trainable synthesis layers counted from the end, ToRGB included
+    batch: int = 16                 # frames per step
+    lr_g: float = 0.001             # Adam learning rate of G's layers (equalised parameters)
+    lr_e: float = 0.0001            # Adam learning rate of the encoder
+    face_weight: float = 4.0        # extra weight at the inner-face landmarks (1 elsewhere)
+    sigma_px: float = 2.0           # spread of each landmark's weight at 64 px
+    grad_weight: float = 1.0        # weight of the image-gradient L1
+    steps: int = 4000
+    seed: int = 0
+
+
+DETAIL_PRESETS = {
+    "quick": DetailConfig(batch=4, steps=20),
+    "default": DetailConfig(),
+    "full": DetailConfig(batch=32, steps=20000),
+}
+
+
+def face_weights(landmarks: torch.Tensor, size: int, face_weight: float, sigma_px: float) -> torch.Tensor:
+    """Per-pixel loss weights [N, 1, S, S]: 1 + face_weight * max over inner-face landmarks of a Gaussian bump.
+
+    landmarks: [N, 68, 2] as (x, y) pixel coordinates of an S x S frame; non-finite rows give weight 1 everywhere.
+    The weights are normalised to mean 1 per image, so the loss keeps the scale of a plain L1.
+    """
+    pts = landmarks[:, INNER_FACE]                                       # [N, P, 2]
+    axis = torch.arange(size, dtype=torch.float32, device=landmarks.device) + 0.5
+    dx = (axis.view(1, 1, -1) - pts[..., 0:1]) ** 2                      # [N, P, S]
+    dy = (axis.view(1, 1, -1) - pts[..., 1:2]) ** 2
+    s = sigma_px * size / 64
+    bump = torch.exp(-(dy.unsqueeze(3) + dx.unsqueeze(2)) / (2 * s * s)).amax(1)   # [N, S, S]
+    bump = torch.nan_to_num(bump, nan=0.0)
+    w = 1 + face_weight * bump
+    return (w / w.mean([1, 2], keepdim=True)).unsqueeze(1)
+
+
+def weighted_l1(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return ((y - x).abs() * w).mean()
+
+
+class DetailStage:
+    """One step: encode a batch of real frames (Enc_I, trainable), render with G (its last layers trainable, the
+    rest frozen and run without a graph), weighted L1 + gradient L1 against the frames."""
+
+    def __init__(self, G: Generator, E: nn.Module, bank: torch.Tensor, landmarks: torch.Tensor, cfg: DetailConfig,
+                 device="cpu"):
+        self.G, self.E, self.cfg, self.device = G.to(device).eval(), E.to(device).train(), cfg, device
+        self.bank, self.landmarks, self.batch = bank, landmarks, cfg.batch
+        layers = G.synthesis.layers
+        self.split = len(layers) - cfg.layers
+        G.requires_grad_(False)
+        trainable = [p for layer in layers[self.split:] for p in layer.parameters()]
+        for p in trainable:
+            p.requires_grad_(True)
+        self.opt = torch.optim.Adam([dict(params=trainable, lr=cfg.lr_g), dict(params=E.parameters(), lr=cfg.lr_e)],
+                                    betas=(0.9, 0.99))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+
+    def state(self) -> dict:
+        return dict(G=self.G, E=self.E, opt=self.opt, rng=GeneratorState(self.gen))
+
+    def render(self, ws: torch.Tensor) -> torch.Tensor:
+        """G.synthesis(ws) with the frozen layers run without a graph (the same result, less memory and time)."""
+        S = self.G.synthesis
+        layers, wl = S.layers, ws[:, 1:].unbind(1)
+        with torch.no_grad():
+            x = S.input(ws[:, 0].detach())
+            for layer, w in zip(layers[:self.split], wl[:self.split]):
+                x = layer(x, w.detach())
+        for layer, w in zip(layers[self.split:], wl[self.split:]):
+            x = layer(x, w)
+        return x * 0.25
+
+    def step(self, i: int) -> dict[str, float]:
+        cfg = self.cfg
+        idx = torch.randint(len(self.bank), [cfg.batch], generator=self.gen)
+        x = to_float(self.bank[idx]).to(self.device)
+        w = face_weights(self.landmarks[idx].to(self.device), x.shape[-1], cfg.face_weight, cfg.sigma_px)
+        y = self.render(self.E(x))
+        l1 = weighted_l1(y, x, w)
+        lg = gradient_l1(y * w.sqrt(), x * w.sqrt())
+        loss = l1 + cfg.grad_weight * lg
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return dict(l1=l1.item(), grad_l1=lg.item())
+
+
+def train_detail(G: Generator, E: nn.Module, bank: torch.Tensor, landmarks: torch.Tensor, out, cfg: DetailConfig,
+                 time_limit_s: float | None = None, progress: bool = True, device="cpu",
+                 on_checkpoint=None) -> tuple[DetailStage, dict]:
+    """Fine-tune (resuming from OUT/checkpoint.pt); returns the stage and the loop's summary.
+
+    on_checkpoint(stage, step, seconds): called after every checkpoint (to export the models so far)."""
+    from ..training import train
+    torch.manual_seed(cfg.seed)
+    stage = DetailStage(G, E, bank, landmarks, cfg, device)
+    hook = None if on_checkpoint is None else (lambda step, sec: on_checkpoint(stage, step, sec))
+    summary = train(stage, cfg.steps, out, log_every=20, ckpt_every=50, time_limit_s=time_limit_s,
+                    progress=progress, desc="G_I detail", on_checkpoint=hook)
+    stage.E.eval()
+    stage.G.requires_grad_(False)
+    return stage, summary
