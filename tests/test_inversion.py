@@ -145,7 +145,7 @@ def test_detail_stage_trains_only_the_last_layers_and_the_encoder(quick_G, small
     E = Encoder(for_generator(G), G.w_avg)
     before = {k: v.clone() for k, v in G.state_dict().items()}
     e_before = [p.detach().clone() for p in E.parameters()]
-    cfg = dataclasses.replace(DETAIL_PRESETS["quick"], steps=40, batch=8, lr_g=0.01, lr_e=0.001)
+    cfg = dataclasses.replace(DETAIL_PRESETS["quick"], steps=40, batch=8, lr_g=0.01, lr_e=0.001, layers=3)
     stage, summary = train_detail(G, E, bank, lm, tmp_path / "detail", cfg, progress=False)
     ws = torch.randn(3, G.num_ws, G.cfg.w_dim)
     with torch.no_grad():
@@ -159,6 +159,11 @@ def test_detail_stage_trains_only_the_last_layers_and_the_encoder(quick_G, small
     rows = read_log(tmp_path / "detail")
     assert summary["done"] and rows[-1]["l1"] < rows[0]["l1"]
     assert not any(p.requires_grad for p in G.parameters()) and not E.training
+    before = {k: v.clone() for k, v in G.state_dict().items()}              # layers=0: every synthesis layer
+    train_detail(G, E, bank, lm, tmp_path / "all", dataclasses.replace(cfg, layers=0, steps=2), progress=False)
+    changed = {k for k, v in G.state_dict().items() if not torch.equal(v, before[k])}
+    assert any(k.startswith("synthesis.layers.0.") for k in changed)
+    assert not any(k.startswith(("mapping.", "synthesis.input.")) for k in changed)
 
 
 def test_encoder_checkpoint_roundtrip_and_config_mismatch(quick_G, tmp_path):

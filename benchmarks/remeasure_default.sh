@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Retrain everything downstream of G_I and Enc_I on this 2-core CPU and re-measure the bars of issues 3, 4, 6 and 7
+# (the default profile), after new generator/encoder weights were shipped. About 50 minutes.
+#
+# The talker depends on Enc_I's codes and renders through G_I, and the priors on the talker's posterior, so all of
+# them are retrained; D_sync, the sync evaluator and the landmark regressor see only real frames and are kept.
+# Two jobs at a time, one torch thread each. Speed bars are not re-run here (they need an idle machine; the
+# architectures are unchanged): `python benchmarks/talker_bars.py --speed-only` and
+# `python benchmarks/generation_bars.py --speed-only`.
+set -euo pipefail
+V=${V:-v6}
+T=out/train
+export OMP_NUM_THREADS=1
+st() { python -m styletalker "$@"; }
+mkdir -p out/logs
+# 1. the shipped talker (code terms only) and the ablation pair (the same plus 16 rendering steps, with and without
+#    the lip-sync loss)
+st train talker --profile default --steps 2000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
+  > out/logs/talker_$V.log 2>&1 &
+st train talker --profile default --no-sync --steps 2016 --ckpt-every 8 --out $T/talker_${V}_nosync \
+  --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
+wait
+st train talker --profile default --steps 2016 --ckpt-every 8 --out $T/talker_${V}_sync \
+  --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
+# 2. the two priors on the frozen posterior
+st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 1500 \
+  --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
+wait
+st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 1500 \
+  --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
+python benchmarks/generator_bars.py --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
+wait
+cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_default.json styletalker/weights/
+cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \
+  styletalker/weights/
+# 3. the bars
+python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
+python benchmarks/generation_bars.py --no-speed --threads 1 --json docs/generation_bars_default.json \
+  > out/logs/generation_bars.log 2>&1 &
+wait
+python benchmarks/talker_bars.py --ablation $T/talker_${V}_nosync/talker_default_nosync \
+  --with-sync $T/talker_${V}_sync/talker_default --json docs/talker_bars_default.json > out/logs/talker_bars.log 2>&1
+tail -n 30 out/logs/*.log
