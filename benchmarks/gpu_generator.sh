@@ -9,6 +9,8 @@
 # fresh discriminator.
 # Writes to $OUT: generator_default.safetensors/.json (the EMA generator), ckpt.part.* and extras.tgz (log.jsonl and
 # whatever else was trained): at most 8 files.
+# GEN_FLAGS="--set FIELD=VALUE ..." trains another generator config from scratch (the shipped weights only fit the
+# preset); check it with benchmarks/generator_capacity.py on the CPU first.
 # BASELINE=1 also trains the baseline without filtered non-linearities, concurrently (into extras.tgz).
 # ENCODER_MINUTES=M then trains Enc_I (and its landmark regressor) for M minutes against the new G (into extras.tgz:
 # encoder_default.* and landmarks_default.*; an encoder only fits the generator it was trained against).
@@ -29,16 +31,18 @@ init=()
 if ls "$RESUME"/ckpt.part.* >/dev/null 2>&1; then
   cat "$RESUME"/ckpt.part.* > /tmp/gtrain/main/checkpoint.pt
   echo "resuming from $RESUME"
-else
+elif [ -z "${GEN_FLAGS:-}" ]; then
   init=(--init styletalker/weights/generator_default)
 fi
+read -r -a gen_flags <<< "${GEN_FLAGS:-}"
 if [ "${BASELINE:-0}" = 1 ]; then
   python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" --minutes "$MINUTES" \
     --device auto --quiet --baseline --out /tmp/gtrain/baseline --export /tmp/gtrain/baseline/generator_default_baseline \
     > /tmp/gtrain/baseline.txt 2>&1 &
 fi
 python3 -m styletalker train generator --profile default --data "$DATA" --batch "$BATCH" --minutes "$MINUTES" \
-  --device auto --quiet --out /tmp/gtrain/main --export "$OUT/generator_default" --ckpt-every 100 "${init[@]}"
+  --device auto --quiet --out /tmp/gtrain/main --export "$OUT/generator_default" --ckpt-every 100 "${init[@]}" \
+  "${gen_flags[@]}"
 wait
 mkdir -p /tmp/gtrain/extras
 cp /tmp/gtrain/main/log.jsonl /tmp/gtrain/extras/log.jsonl

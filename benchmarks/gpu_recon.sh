@@ -8,6 +8,10 @@
 # the mapping fitted to the codes) for MINUTES, then `train encoder` against that generator for ENCODER_MINUTES.
 #   narrow: the default preset (0.59 M parameters), starting from the shipped adversarial weights;
 #   wide:   channel_base 3072, channel_max 192 (1.42 M parameters), from scratch.
+# ADV_MINUTES=M adds M minutes of adversarial fine-tuning (fresh D, batch 256) between the two; the encoder is then
+# trained against the fine-tuned G.
+# NARROW_FLAGS / WIDE_FLAGS replace those generator flags (e.g. WIDE_FLAGS="--set first_cutoff=8
+# --set first_stopband=17.15"); check an architecture with benchmarks/generator_capacity.py on the CPU first.
 # Writes to $OUT (at most 8 files): <variant>_generator.safetensors, <variant>_encoder.safetensors and meta.tgz
 # (the JSON configs, logs and printed output of both variants).
 set -uo pipefail
@@ -31,15 +35,25 @@ variant() {   # name, extra generator flags...
   python3 -m styletalker train generator --profile default --scheme recon --data "$DATA" --batch "$BATCH" \
     --minutes "$MINUTES" --device auto --quiet --out $W/$name/gen --export $W/$name/generator "$@" \
     > $W/meta/${name}_generator.txt 2>&1
+  if [ -n "${ADV_MINUTES:-}" ]; then    # adversarial fine-tuning of the reconstruction G (fresh D), same config
+    local sets=() prev=""
+    for f in "$@"; do [ "$prev" = "--set" ] && sets+=(--set "$f"); prev=$f; done
+    python3 -m styletalker train generator --profile default --data "$DATA" --batch 256 --minutes "$ADV_MINUTES" \
+      --device auto --quiet --out $W/$name/adv --export $W/$name/generator_adv --init $W/$name/generator \
+      --ckpt-every 100 "${sets[@]}" > $W/meta/${name}_adversarial.txt 2>&1 \
+      && cp $W/$name/adv/log.jsonl $W/meta/${name}_adversarial_log.jsonl \
+      && cp $W/$name/generator_adv.json $W/$name/generator.json \
+      && cp $W/$name/generator_adv.safetensors $W/$name/generator.safetensors
+  fi
   python3 -m styletalker train encoder --profile default --data "$DATA" --generator $W/$name/generator \
     --minutes "$ENCODER_MINUTES" --batch 64 --device auto --quiet --out $W/$name/enc \
     --export $W/$name/encoder > $W/meta/${name}_encoder.txt 2>&1
 }
-OMP_NUM_THREADS=8 variant narrow --init styletalker/weights/generator_default &
-OMP_NUM_THREADS=8 variant wide --set channel_base=3072 --set channel_max=192 &
+OMP_NUM_THREADS=8 variant narrow ${NARROW_FLAGS:---init styletalker/weights/generator_default} &
+OMP_NUM_THREADS=8 variant wide ${WIDE_FLAGS:---set channel_base=3072 --set channel_max=192} &
 wait
 for name in narrow wide; do
-  echo "== $name"; tail -n 3 $W/meta/${name}_generator.txt $W/meta/${name}_encoder.txt
+  echo "== $name"; tail -n 3 $W/meta/${name}_*.txt
   cp $W/$name/generator.json $W/meta/${name}_generator.json 2>/dev/null
   cp $W/$name/encoder.json $W/meta/${name}_encoder.json 2>/dev/null
   cp $W/$name/landmarks_default.json $W/meta/${name}_landmarks.json 2>/dev/null

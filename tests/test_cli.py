@@ -72,3 +72,16 @@ def test_unwritable_output_folder(tmp_path):
 def test_parser_lists_all_commands():
     sub = [a for a in build_parser()._actions if a.dest == "command"][0]
     assert sorted(sub.choices) == sorted(COMMANDS)
+
+
+def test_generator_config_overrides_are_typed_and_checked():
+    from styletalker.cli import _config_overrides
+    from styletalker.errors import StyletalkerError
+    from styletalker.gan.generator import GeneratorConfig
+    got = _config_overrides(["channel_base=3072", "first_cutoff=8", "filtered=false"], GeneratorConfig)
+    assert got == {"channel_base": 3072, "first_cutoff": 8.0, "filtered": False}
+    assert isinstance(got["channel_base"], int) and isinstance(got["first_cutoff"], float)
+    with pytest.raises(StyletalkerError, match="channel_max"):              # the message lists the fields
+        _config_overrides(["chanel_base=3"], GeneratorConfig)
+    with pytest.raises(StyletalkerError, match="not a valid int"):
+        _config_overrides(["channel_base=wide"], GeneratorConfig)

@@ -7,6 +7,10 @@ trained together to reconstruct real frames, each pixel weighted by how close it
 (brows, eyes, nose, lips: points 17-67), so the small features count as much as the background. The mapping
 network, the Fourier input and the magnitude statistics stay frozen, so W's distribution and w_avg are kept. Afterwards the generator is frozen again and the encoder is the one trained
 with it. A global form of pivotal tuning (Roich et al. 2021), fitted to the whole training split; our construction.
+
+Measured on the CPU from the GPU-trained reconstruction pair (docs/benchmarks.md, session 5): no visible change in
+500-840 steps; the limit is the generator's input band (benchmarks/generator_capacity.py), not the loss. The stage is
+kept as a tool for a generator that can draw the features.
 """
 from __future__ import annotations
 
