@@ -257,3 +257,13 @@ def test_pca_directions_are_orthonormal_and_edit_moves_codes():
     ws = G.sample_ws(2, seed=0)
     moved = edit(ws, d, [0.0, 2.0])
     assert torch.allclose((moved - ws)[0, 0], 2 * d["sigma"][1] * c[1], atol=1e-6)
+
+
+def test_layer_schedule_refuses_inconsistent_bands():
+    from styletalker.gan.generator import layer_schedule
+    with pytest.raises(StyletalkerError, match="first_stopband"):          # a wider input band needs its stop-band
+        layer_schedule(generator_config("default", first_cutoff=8.0))
+    with pytest.raises(StyletalkerError, match="num_critical"):
+        layer_schedule(generator_config("default", num_critical=6))
+    s = layer_schedule(generator_config("default", first_cutoff=8.0, first_stopband=8 * 2 ** 1.1))
+    assert s["cutoffs"][0] == 8 and s["cutoffs"][-1] == 32 and all(s["stopbands"] > s["cutoffs"])

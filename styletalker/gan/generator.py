@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import profile
+from ..errors import StyletalkerError
 from .filters import apply_separable, lowpass_filter, resample_matrix
 
 
@@ -63,6 +64,12 @@ def layer_schedule(cfg: GeneratorConfig) -> dict[str, np.ndarray]:
     ``num_critical`` layers have f_c = s / 2 (critically sampled) to draw sharp detail.
     """
     n = cfg.num_layers
+    if not cfg.first_cutoff < cfg.first_stopband:
+        raise StyletalkerError(f"first_stopband {cfg.first_stopband:g} must exceed first_cutoff {cfg.first_cutoff:g}: "
+                               f"set both (StyleGAN3 uses first_stopband = first_cutoff * 2**1.1, here "
+                               f"{cfg.first_cutoff * 2 ** 1.1:.2f})")
+    if not 0 < cfg.num_critical < n:
+        raise StyletalkerError(f"num_critical {cfg.num_critical} must be between 1 and num_layers - 1 ({n - 1})")
     last_cutoff = cfg.resolution / 2
     last_stopband = last_cutoff * cfg.last_stopband_rel
     e = np.minimum(np.arange(n + 1) / (n - cfg.num_critical), 1)
