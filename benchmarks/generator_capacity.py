@@ -19,45 +19,17 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from styletalker.cli import _config_overrides                    # noqa: E402
 from styletalker.data.frames import frame_bank, to_float          # noqa: E402
-from styletalker.gan.generator import Generator, GeneratorConfig, generator_config   # noqa: E402
-from styletalker.gan.generator import to_uint8                    # noqa: E402
-from styletalker.imagemetrics import psnr                         # noqa: E402
-
-
-def plain_decoder() -> tuple[nn.Module, int]:
-    def block(i, o):
-        return [nn.Upsample(scale_factor=2), nn.Conv2d(i, o, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(o, o, 3, 1, 1),
-                nn.LeakyReLU(0.2)]
-    return nn.Sequential(*block(128, 128), *block(128, 64), *block(64, 32), nn.Conv2d(32, 3, 1)), 8
-
-
-def overfit(render, groups, x: torch.Tensor, steps: int, lrs, every: int = 100) -> tuple[list, torch.Tensor]:
-    """Adam on the parameter groups (each with its learning rate), L1 to x; PSNR every ``every`` steps."""
-    opt = torch.optim.Adam([dict(params=g, lr=r) for g, r in zip(groups, lrs)], betas=(0.9, 0.99))
-    curve, t0 = [], time.time()
-    for i in range(steps + 1):
-        y = render()
-        loss = (y - x).abs().mean()
-        if i % every == 0:
-            curve.append(dict(step=i, psnr=round(psnr(y.detach(), x).mean().item(), 2),
-                              seconds=round(time.time() - t0, 1)))
-            print(curve[-1], flush=True)
-        if i < steps:
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return curve, y.detach()
+from styletalker.gan.capacity import overfit_generator, overfit_plain   # noqa: E402
+from styletalker.gan.generator import Generator, GeneratorConfig, generator_config, to_uint8   # noqa: E402
 
 
 def main() -> dict:
@@ -74,17 +46,14 @@ def main() -> dict:
     torch.set_num_threads(a.threads)
     bank = frame_bank(a.data, "val", progress=False)
     x = to_float(bank[[int(i) for i in a.frames.split(",")]])
-    torch.manual_seed(0)
-    G = Generator(generator_config("default", **_config_overrides(a.set, GeneratorConfig))).train()
-    ws = G.mapping(torch.randn(len(x), G.cfg.z_dim)).detach().clone().requires_grad_(True)
+    torch.manual_seed(0)                                          # G's initial weights, then the codes' z
+    G = Generator(generator_config("default", **_config_overrides(a.set, GeneratorConfig)))
     print("style generator", a.set or "(default preset)")
-    g_curve, g_img = overfit(lambda: G.synthesis(ws), [list(G.synthesis.parameters()), [ws]], x, a.steps,
-                             [a.lr, 0.01])
-    torch.manual_seed(0)
-    net, side = plain_decoder()
-    z = nn.Parameter(torch.randn(len(x), 128, side, side))
+    g_curve, g_img = overfit_generator(G, x, a.steps, lr=a.lr, seed=None)
+    print(g_curve)
     print("plain decoder")
-    p_curve, p_img = overfit(lambda: net(z), [list(net.parameters()), [z]], x, a.steps, [a.lr, 0.01])
+    p_curve, p_img = overfit_plain(x, a.steps, lr=a.lr)
+    print(p_curve)
     res = dict(config=a.set, frames=a.frames, steps=a.steps, style_generator=g_curve, plain_decoder=p_curve)
     if a.png:
         from PIL import Image

@@ -267,3 +267,18 @@ def test_layer_schedule_refuses_inconsistent_bands():
         layer_schedule(generator_config("default", num_critical=6))
     s = layer_schedule(generator_config("default", first_cutoff=8.0, first_stopband=8 * 2 ** 1.1))
     assert s["cutoffs"][0] == 8 and s["cutoffs"][-1] == 32 and all(s["stopbands"] > s["cutoffs"])
+
+
+def test_capacity_overfit_improves_and_reports_a_curve():
+    from styletalker.gan.capacity import overfit_generator, overfit_plain
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    eyes = [((xx - c) ** 2 + (yy - 12) ** 2 < 4).float() for c in (10, 22)]
+    x = torch.stack([torch.stack([1 - eyes[0] - eyes[1], 0.5 * eyes[0], eyes[1]])] * 2) * 2 - 1   # [2, 3, 32, 32]
+    curve, y = overfit_plain(x, 60, every=30)
+    assert [r["step"] for r in curve] == [0, 30, 60] and y.shape == x.shape
+    assert curve[-1]["psnr"] > curve[0]["psnr"] + 3
+    G = Generator(generator_config("quick"))
+    frozen = {k: v.clone() for k, v in G.mapping.state_dict().items()}
+    curve, y = overfit_generator(G, x, 20, every=10)
+    assert y.shape == x.shape and curve[-1]["psnr"] > curve[0]["psnr"]
+    assert all(torch.equal(v, G.mapping.state_dict()[k]) for k, v in frozen.items())   # only synthesis + codes
