@@ -120,7 +120,7 @@ def run_cli(args: list[str]) -> tuple[float, int]:
     return float(sec), int(rss) // 1024
 
 
-def speed_and_memory(ref_png: pathlib.Path, tmp: pathlib.Path) -> dict:
+def speed_and_memory(ref_png: pathlib.Path, tmp: pathlib.Path, precision: str = "fp32") -> dict:
     import soundfile as sf
 
     from styletalker import tts
@@ -128,7 +128,8 @@ def speed_and_memory(ref_png: pathlib.Path, tmp: pathlib.Path) -> dict:
             "children laugh in the garden behind the yellow house.")
     out = {}
     t0 = time.time()
-    sec, rss = run_cli(["generate", "--image", str(ref_png), "--text", text, "-o", str(tmp / "speed.mp4")])
+    sec, rss = run_cli(["generate", "--image", str(ref_png), "--text", text, "-o", str(tmp / "speed.mp4"),
+                        "--precision", precision])
     audio_s = len(tts.synthesize(text).audio) / SR
     out["speed"] = dict(audio_seconds=audio_s, wall_seconds=sec, process_seconds=time.time() - t0,
                         realtime_factor=audio_s / sec, peak_mib=rss)
@@ -137,7 +138,7 @@ def speed_and_memory(ref_png: pathlib.Path, tmp: pathlib.Path) -> dict:
         reps = int(np.ceil(seconds * SR / len(speech)))
         sf.write(tmp / f"{name}.wav", np.tile(speech, reps)[:seconds * SR], SR)
         sec, rss = run_cli(["generate", "--image", str(ref_png), "--audio", str(tmp / f"{name}.wav"),
-                            "-o", str(tmp / f"{name}.mp4")])
+                            "-o", str(tmp / f"{name}.mp4"), "--precision", precision])
         out[f"memory_{name}"] = dict(seconds=seconds, wall_seconds=sec, peak_mib=rss, realtime_factor=seconds / sec)
     return out
 
@@ -151,6 +152,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--sentences", type=int, default=20)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="rendering precision of the "
+                    "speed and memory runs")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed and memory runs")
     ap.add_argument("--speed-only", action="store_true", help="only the speed and memory runs (on an idle machine)")
     ap.add_argument("--json", default=None)
@@ -275,7 +278,8 @@ def speed_section(a, bars: dict, res: dict, t0: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         Image.fromarray(np.asarray(ds.frames[0])).save(tmp / "ref.png")
-        sm = speed_and_memory(tmp / "ref.png", tmp)
+        sm = speed_and_memory(tmp / "ref.png", tmp, a.precision)
+    res["precision"] = a.precision
     bars["speed_realtime_factor"] = dict(value=sm["speed"]["realtime_factor"], target=">= 1",
                                          **{"pass": sm["speed"]["realtime_factor"] >= 1}, **sm["speed"])
     m30, m5 = sm["memory_30s"]["peak_mib"], sm["memory_5min"]["peak_mib"]

@@ -95,7 +95,7 @@ def _read_image(image):
 def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VOICE, motion_video=None,
              seed: int = 0, temperature: float = 1.0, still: bool = False, out=None, *,
              sample_rate: int = SAMPLE_RATE, talker=None, encoder=None, generator=None, chunk: int = 250,
-             progress: bool = True, return_frames: bool = True) -> np.ndarray | None:
+             progress: bool = True, return_frames: bool = True, precision: str = "fp32") -> np.ndarray | None:
     """A talking-head video of ``image`` saying ``audio`` or ``text``: uint8 frames [T, R, R, 3] at 25 fps.
 
     image:        path of any image PIL reads (RGBA and greyscale included; any size, the face is found by dlib, or
@@ -111,6 +111,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
     return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
                   does not grow with the audio's length (what the command line does).
+    precision:    "fp32" (default) or "bf16": render under bfloat16 autocast, 2.7x faster on CPUs with bf16 units
+                  (AVX512-BF16, AMX), slower on others; the frames differ from fp32 by about 48 dB PSNR.
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """
@@ -119,6 +121,9 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     if chunk < 1:
         raise StyletalkerError(f"chunk {chunk} must be at least 1 frame")
+    from .gan.generator import PRECISIONS
+    if precision not in PRECISIONS:
+        raise StyletalkerError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if still and motion_video is not None:
         raise StyletalkerError("still (no head motion) and a motion video exclude each other: drop one")
     out = check_output(out) if out is not None else None
@@ -130,7 +135,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     if not return_frames and out is None:
         raise StyletalkerError("return_frames=False needs out=...mp4: the frames must go somewhere")
     chunks, notes = generate_chunks(img, wav, motion_video, net, G, E, temperature=temperature, seed=seed,
-                                    still=still, chunk=chunk, sample_rate=SAMPLE_RATE, progress=progress)
+                                    still=still, chunk=chunk, sample_rate=SAMPLE_RATE, progress=progress,
+                                    precision=precision)
     for note in notes:
         warnings.warn(note, InputWarning, stacklevel=2)
     from .videoio import write_video

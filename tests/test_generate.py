@@ -144,6 +144,28 @@ def test_api_mirrors_the_cli(tmp_path, media):
 
 
 @shipped
+@pytest.mark.filterwarnings("ignore::styletalker.api.InputWarning")
+def test_bf16_rendering_is_close_to_fp32_and_bad_precision_is_refused():
+    import torch
+
+    import styletalker as st
+    from styletalker.gan.generator import synthesize
+    from styletalker.gan.weights import load_generator
+    from styletalker.imagemetrics import psnr
+    G = load_generator()
+    ws = G.sample_ws(4, psi=0.7, seed=1)
+    a, b = synthesize(G, ws), synthesize(G, ws, "bf16")
+    assert b.dtype == torch.float32 and not torch.equal(a, b)                  # really another precision
+    assert psnr(b.clamp(-1, 1), a.clamp(-1, 1)).min() > 40                   # measured 48 dB
+    audio = speechlike(0.6, 16000)
+    f32 = st.generate(PORTRAIT, audio=audio, seed=5, progress=False)
+    f16 = st.generate(PORTRAIT, audio=audio, seed=5, progress=False, precision="bf16")
+    assert f32.shape == f16.shape and np.abs(f32.astype(int) - f16.astype(int)).mean() < 2
+    with pytest.raises(st.StyletalkerError, match="precision"):
+        st.generate(PORTRAIT, audio=audio, precision="fp16")
+
+
+@shipped
 def test_demo_writes_the_video_and_its_contact_sheet(tmp_path, capsys):
     out, grid = tmp_path / "sub" / "demo.mp4", tmp_path / "sub" / "demo_grid.png"
     code, stdout, err = cli(capsys, "demo", "-o", str(out))

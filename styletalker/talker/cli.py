@@ -73,7 +73,8 @@ def generate(args) -> None:
     with input_warnings_on_stderr():
         run(args.image, audio=args.audio, text=args.text, voice=args.voice, motion_video=args.motion_video,
             seed=args.seed, temperature=args.temperature, still=args.still, out=args.out, talker=args.talker,
-            encoder=args.encoder, generator=args.generator, progress=not args.quiet, return_frames=False)
+            encoder=args.encoder, generator=args.generator, progress=not args.quiet, return_frames=False,
+            precision=args.precision)
     from ..videoio import video_info
     info = video_info(args.out)
     mode = "motion from " + str(args.motion_video) if args.motion_video else \
