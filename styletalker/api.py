@@ -121,9 +121,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     if chunk < 1:
         raise StyletalkerError(f"chunk {chunk} must be at least 1 frame")
-    from .gan.generator import PRECISIONS
-    if precision not in PRECISIONS:
-        raise StyletalkerError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    from .gan.generator import check_precision
+    check_precision(precision)
     if still and motion_video is not None:
         raise StyletalkerError("still (no head motion) and a motion video exclude each other: drop one")
     out = check_output(out) if out is not None else None

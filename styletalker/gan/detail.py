@@ -93,16 +93,8 @@ class DetailStage:
         return dict(G=self.G, E=self.E, opt=self.opt, rng=GeneratorState(self.gen))
 
     def render(self, ws: torch.Tensor) -> torch.Tensor:
-        """G.synthesis(ws) with the frozen layers run without a graph (the same result, less memory and time)."""
-        S = self.G.synthesis
-        layers, wl = S.layers, ws[:, 1:].unbind(1)
-        with torch.no_grad():
-            x = S.input(ws[:, 0].detach())
-            for layer, w in zip(layers[:self.split], wl[:self.split]):
-                x = layer(x, w.detach())
-        for layer, w in zip(layers[self.split:], wl[self.split:]):
-            x = layer(x, w)
-        return x * 0.25
+        """G.synthesis(ws) with the frozen layers run without a graph."""
+        return self.G.synthesis(ws, frozen=self.split)
 
     def step(self, i: int) -> dict[str, float]:
         cfg = self.cfg

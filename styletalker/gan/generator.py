@@ -290,10 +290,16 @@ class SynthesisNetwork(nn.Module):
                 in_half_width=float(s["half_widths"][p]), out_half_width=float(s["half_widths"][i]),
                 filter_size=cfg.filter_size, lrelu_upsampling=cfg.lrelu_upsampling, filtered=cfg.filtered))
 
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, frozen: int = 0) -> torch.Tensor:
+        """frozen: run the input and the first ``frozen`` layers without a graph (fine-tuning only the later ones:
+        the same images, less memory and time)."""
         assert ws.ndim == 3 and ws.shape[1] == self.num_ws, ws.shape          # [N, num_ws, w_dim]
-        x = self.input(ws[:, 0])
-        for layer, w in zip(self.layers, ws[:, 1:].unbind(1)):
+        wl = ws[:, 1:].unbind(1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen == 0):
+            x = self.input(ws[:, 0])
+            for layer, w in zip(self.layers[:frozen], wl[:frozen]):
+                x = layer(x, w)
+        for layer, w in zip(self.layers[frozen:], wl[frozen:]):
             x = layer(x, w)
         return x * 0.25                                                  # StyleGAN3's output scale
 
@@ -340,14 +346,20 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 PRECISIONS = ("fp32", "bf16")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of PRECISIONS, else a StyletalkerError naming them."""
+    if precision not in PRECISIONS:
+        raise StyletalkerError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def synthesize(G: Generator, ws: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """G.synthesis(ws) without a graph, in float32 or under bfloat16 autocast (``bf16``), returned as float32.
 
     bf16 matters on CPUs with bfloat16 units (AVX512-BF16, AMX): on this project's 2-core CPU it renders 2.7x
     faster, at 48 dB PSNR from the float32 images (docs/benchmarks.md); on CPUs without them it is slower.
     """
-    if precision not in PRECISIONS:
-        raise StyletalkerError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     with torch.no_grad():
         if precision == "fp32":
             return G.synthesis(ws)

@@ -14,6 +14,28 @@ def _sha(path: pathlib.Path) -> str:
     return hashlib.sha256(path.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
 
 
+def _val_frames(data, fallback):
+    """The validation split's frames, or ``fallback`` (the training frames) when the dataset has none."""
+    from ..data.frames import frame_bank
+    try:
+        return frame_bank(data, "val", False)
+    except StyletalkerError:
+        return fallback
+
+
+def _val_scores(G, E, frames) -> dict:
+    """Mean PSNR and SSIM of G(E(x)) over up to 256 frames spread evenly over ``frames`` (uint8 [N, 3, R, R])."""
+    import torch
+
+    from ..imagemetrics import psnr, ssim
+    from .invert import encode
+    idx = torch.linspace(0, len(frames) - 1, min(256, len(frames))).long()
+    x = frames[idx].float() / 127.5 - 1
+    with torch.no_grad():
+        y = G.synthesis(encode(E, x))
+    return dict(val_psnr=round(psnr(y, x).mean().item(), 2), val_ssim=round(ssim(y, x).mean().item(), 4))
+
+
 def train_encoder(args) -> None:
     """``styletalker train encoder``: the landmark regressor, then Enc_I against the frozen G_I."""
     import dataclasses
@@ -27,10 +49,8 @@ def train_encoder(args) -> None:
     from ..data.frames import frame_bank, label_bank
     from ..device import describe, device as pick_device
     from ..gan.weights import load_generator
-    from ..imagemetrics import psnr, ssim
     from ..paths import portable, profile_model
     from .encoder import Encoder, for_generator
-    from .invert import encode
     from .landmarks import landmark_config
     from .train import encoder_train_config, landmark_rms_px, train_encoder as fit, train_landmarks
     prof = profile(args.profile)
@@ -55,11 +75,11 @@ def train_encoder(args) -> None:
         raise StyletalkerError(f"no frame of {data} has landmarks: run 'styletalker prepare' on the clips first")
     lnet, lsum = train_landmarks(bank[finite], lm[finite], out / "landmarks", cfg, landmark_config(
         prof, resolution=G.cfg.resolution), time_limit_s=limit, progress=not args.quiet, device=dev)
-    try:
-        vbank, vlm = frame_bank(data, "val", False), label_bank(data, "val", "landmarks")
-        lnet_rms = landmark_rms_px(lnet.cpu(), vbank, vlm)
-    except StyletalkerError:                                      # no validation split: report on training frames
-        vbank, lnet_rms = bank, landmark_rms_px(lnet.cpu(), bank[finite], lm[finite])
+    vbank = _val_frames(data, bank)
+    if vbank is bank:                                             # no validation split: report on training frames
+        lnet_rms = landmark_rms_px(lnet.cpu(), bank[finite], lm[finite])
+    else:
+        lnet_rms = landmark_rms_px(lnet.cpu(), vbank, label_bank(data, "val", "landmarks"))
     save_model(lm_export, lnet, lnet.cfg, kind="landmarks",
                meta=dict(profile=prof, data=portable(data), steps=lsum["step"], seconds=round(lsum["seconds"], 1),
                          hardware=hw, val_rms_px=round(lnet_rms, 3)))
@@ -80,12 +100,8 @@ def train_encoder(args) -> None:
                          time_limit_s=left, progress=not args.quiet, device=dev, on_checkpoint=export_now,
                          ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 100)
     E, G = E.cpu(), G.cpu()
-    idx = torch.linspace(0, len(vbank) - 1, min(256, len(vbank))).long()
-    x = vbank[idx].float() / 127.5 - 1
-    with torch.no_grad():
-        y = G.synthesis(encode(E, x))
     meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
-    meta.update(val_psnr=round(psnr(y, x).mean().item(), 2), val_ssim=round(ssim(y, x).mean().item(), 4))
+    meta.update(_val_scores(G, E, vbank))
     save_model(export, E, ecfg, kind="encoder", meta=meta)
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; validation PSNR "
@@ -137,8 +153,8 @@ def invert(args) -> None:
 
 
 def train_detail(args) -> None:
-    """``styletalker train detail``: G_I's last layers and Enc_I fine-tuned together on real frames, the loss weighted
-    at the inner face (see styletalker/gan/detail.py). Writes generator_<profile> and encoder_<profile> to --export
+    """``styletalker train detail``: G_I's synthesis layers and Enc_I fine-tuned together on real frames, the loss
+    weighted at the inner face (see styletalker/gan/detail.py). Writes generator_<profile> and encoder_<profile> to --export
     (a folder; default the --out folder)."""
     import dataclasses
 
@@ -152,9 +168,8 @@ def train_detail(args) -> None:
     from ..gan.detail import DETAIL_PRESETS
     from ..gan.detail import train_detail as fit
     from ..gan.weights import load_generator
-    from ..imagemetrics import psnr, ssim
     from ..paths import portable, profile_model
-    from .invert import check_pair, encode, load_encoder
+    from .invert import check_pair, load_encoder
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
@@ -172,32 +187,21 @@ def train_detail(args) -> None:
     lineage = prev.get("lineage", []) + [{k: prev[k] for k in ("scheme", "kimg", "seconds", "images_per_s",
                                                                  "hardware", "command", "init") if k in prev}]
 
-    def meta_of(step: int, seconds: float, done: bool, extra: dict | None = None) -> dict:
-        return dict(profile=prof, data=portable(data), scheme="detail fine-tuning (styletalker/gan/detail.py)",
-                    from_generator=portable(gpath), from_encoder=portable(epath), steps=step,
-                    seconds=round(seconds, 1), hardware=hw, finished=done, detail_config=dataclasses.asdict(cfg),
-                    command="styletalker " + " ".join(sys.argv[1:]), torch=torch.__version__, **(extra or {}))
-
-    def export_now(stage, step: int, seconds: float, extra: dict | None = None) -> None:
-        m = meta_of(step, seconds, False if extra is None else extra.pop("finished"), extra)
+    def export_now(stage, step: int, seconds: float, done: bool = False, scores: dict | None = None) -> None:
+        m = dict(profile=prof, data=portable(data), scheme="detail fine-tuning (styletalker/gan/detail.py)",
+                 from_generator=portable(gpath), from_encoder=portable(epath), steps=step, seconds=round(seconds, 1),
+                 hardware=hw, finished=done, detail_config=dataclasses.asdict(cfg),
+                 command="styletalker " + " ".join(sys.argv[1:]), torch=torch.__version__, **(scores or {}))
         save_model(export / f"generator_{prof}", stage.G, G.cfg, kind="generator", meta=dict(m, lineage=lineage))
         save_model(export / f"encoder_{prof}", stage.E, E.cfg, kind="encoder", meta=m)
 
     limit = args.minutes * 60 if args.minutes else None
     stage, summary = fit(G, E, bank, lm, out, cfg, time_limit_s=limit, progress=not args.quiet, device=dev,
                          on_checkpoint=export_now)
-    Gc, Ec = stage.G.cpu(), stage.E.cpu()
-    try:
-        vbank = frame_bank(data, "val", False)
-    except StyletalkerError:
-        vbank = bank
-    idx = torch.linspace(0, len(vbank) - 1, min(256, len(vbank))).long()
-    x = vbank[idx].float() / 127.5 - 1
-    with torch.no_grad():
-        y = Gc.synthesis(encode(Ec, x))
-    extra = dict(finished=summary["done"], val_psnr=round(psnr(y, x).mean().item(), 2),
-                 val_ssim=round(ssim(y, x).mean().item(), 4))
-    export_now(stage, summary["step"], summary["seconds"], dict(extra))
+    stage.G.cpu()
+    stage.E.cpu()
+    extra = _val_scores(stage.G, stage.E, _val_frames(data, bank))
+    export_now(stage, summary["step"], summary["seconds"], summary["done"], extra)
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; validation PSNR "
           f"{extra['val_psnr']} dB, SSIM {extra['val_ssim']}; generator_{prof} and encoder_{prof} written to "

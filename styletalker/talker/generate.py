@@ -146,11 +146,10 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
 
     from ..gan.weights import load_generator
     from ..inversion.invert import encode, invert, load_encoder
-    from ..gan.generator import PRECISIONS
+    from ..gan.generator import check_precision
     if not temperature > 0:                                                    # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
-    if precision not in PRECISIONS:
-        raise StyletalkerError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     G = G if G is not None else load_generator()
     E = E if E is not None else load_encoder()
     talker = talker if talker is not None else load_talker()
