@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 import scipy.signal
 import torch
+import torch.nn.functional as F
 
 from .errors import StyletalkerError
 
@@ -87,7 +88,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
     import soundfile                                              # imported here: the renderer needs no audio I/O
     try:
         x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)  # [N, C]
-        x = x.mean(axis=1)
+        x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)      # a view for mono: no copy of a long file
         x = resample(x, sr, sample_rate)
     except (RuntimeError, soundfile.SoundFileError, ValueError):
         x = _read_with_ffmpeg(path, sample_rate)
@@ -97,7 +98,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
     if x.size == 0:
         raise StyletalkerError(f"audio file {str(path)!r} holds no samples: use a file with sound "
                                "in it")
-    return x.astype(np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = 16000) -> None:
@@ -185,12 +186,14 @@ def mel_filterbank(cfg: MelConfig = MelConfig()) -> torch.Tensor:
     return torch.from_numpy(_filterbank64(cfg).astype(np.float32))
 
 
-def log_mel(audio: np.ndarray | torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
+def log_mel(audio: np.ndarray | torch.Tensor, cfg: MelConfig = MelConfig(), block: int = 2048) -> torch.Tensor:
     """Log-mel spectrogram of ``audio [..., N]`` -> ``[..., n_mels, 1 + N // hop_length]``.
 
     log(max(floor, fb @ |STFT|^2)) with a periodic Hann window of ``win_length`` centred in
     ``n_fft``, and ``center=True`` with reflect padding, so mel frame j is centred on sample
     j * hop_length (time j / 100 s at the defaults). Runs on the device of a torch input.
+    The STFT is taken ``block`` frames at a time from the once-padded signal (the same numbers as one
+    pass), so a long audio never holds its whole complex spectrogram (5 minutes would be about 60 MB).
     """
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray)
                         else audio).float()
@@ -199,14 +202,20 @@ def log_mel(audio: np.ndarray | torch.Tensor, cfg: MelConfig = MelConfig()) -> t
         raise StyletalkerError(f"audio of {n} samples is too short for log_mel: pass at least "
                                f"{cfg.n_fft // 2 + 1} samples")
     batch = x.shape[:-1]
+    pad = cfg.n_fft // 2
+    x = F.pad(x.reshape(-1, 1, n), (pad, pad), mode="reflect")[:, 0]          # what center=True does
     window = torch.hann_window(cfg.win_length, periodic=True, device=x.device)
-    spec = torch.stft(x.reshape(-1, n), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                      win_length=cfg.win_length, window=window, center=True,
-                      pad_mode="reflect", return_complex=True)                  # [B, K, F]
-    power = spec.real ** 2 + spec.imag ** 2
     fb = mel_filterbank(cfg).to(x.device)                                       # [M, K]
-    mel = torch.matmul(fb, power)                                               # [B, M, F]
-    out = torch.log(torch.clamp(mel, min=cfg.log_floor))
+    n_frames = 1 + n // cfg.hop_length
+    out = []
+    for j0 in range(0, n_frames, block):
+        j1 = min(j0 + block, n_frames)
+        seg = x[:, j0 * cfg.hop_length:(j1 - 1) * cfg.hop_length + cfg.n_fft]
+        spec = torch.stft(seg, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                          window=window, center=False, return_complex=True)     # [B, K, j1 - j0]
+        mel = torch.matmul(fb, spec.real ** 2 + spec.imag ** 2)                 # [B, M, j1 - j0]
+        out.append(torch.log(torch.clamp(mel, min=cfg.log_floor)))
+    out = torch.cat(out, -1)
     return out.reshape(*batch, cfg.n_mels, out.shape[-1])
 
 

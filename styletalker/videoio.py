@@ -75,12 +75,13 @@ def write_video(path, frames, fps: float = 25, audio: np.ndarray | None = None,
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0"]
         if audio is not None:
-            audio = np.asarray(audio, dtype=np.float32)
+            audio = np.asarray(audio)
             assert audio.ndim == 1, f"audio must be mono [N], got {audio.shape}"
             # raw little-endian float32 needs no header and no int16 rounding; ffmpeg is told its layout
             fd, tmp_audio = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem, suffix=".tmp.f32")
-            with os.fdopen(fd, "wb") as f:
-                f.write(np.clip(audio, -1.0, 1.0).astype("<f4").tobytes())
+            with os.fdopen(fd, "wb") as f:                 # in pieces: no full-length copies of a long audio
+                for i in range(0, len(audio), 1 << 20):
+                    f.write(np.clip(audio[i:i + (1 << 20)], -1.0, 1.0).astype("<f4").tobytes())
             cmd += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", tmp_audio]
         cmd += ["-map", "0:v:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
                 # mp4 players expect the moov atom first; costs nothing for small files

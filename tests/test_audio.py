@@ -86,6 +86,15 @@ def test_log_mel_batch_dims_and_inputs():
         A.log_mel(np.zeros(100, np.float32))
 
 
+def test_log_mel_in_blocks_equals_one_pass():
+    g = np.random.default_rng(2)
+    x = torch.from_numpy(g.standard_normal((2, 16000 * 3 + 37)).astype(np.float32) * 0.1)
+    whole = A.log_mel(x, block=10 ** 6)                           # one block
+    for block in (1, 7, 100):                                     # blocks that do not divide the 301 frames
+        assert torch.allclose(A.log_mel(x, block=block), whole, rtol=0, atol=1e-5)   # BLAS rounding only
+    assert whole.shape == (2, 80, 301)
+
+
 def test_mel_frames_for_video_alignment_and_padding():
     n_mel = 100                                                    # 1 s of mel frames
     mel = torch.arange(n_mel, dtype=torch.float32).expand(80, n_mel)  # value = mel frame index
