@@ -56,6 +56,7 @@ import torch
 
 from styletalker.data.dataset import ClipWindows
 from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, landmark_error, mouth_opening
+from styletalker.gan.generator import resolve_precision
 from styletalker.gan.weights import SHIPPED_GENERATOR, load_generator
 from styletalker.imagemetrics import psnr, ssim
 from styletalker.inversion.invert import SHIPPED_ENCODER, check_pair, encode, load_encoder, load_landmarks
@@ -216,11 +217,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="rendering precision of the "
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="rendering precision of the "
                     "speed bar (bf16: a separate speed_fps_bf16 entry)")
     ap.add_argument("--speed-only", action="store_true", help="only the speed bar, on an idle machine; with --json, "
                     "it replaces the speed bar of that existing file")
     a = ap.parse_args(argv)
+    a.precision = resolve_precision(a.precision)                 # auto: what this CPU gets
     torch.set_num_threads(a.threads)
     t0 = time.time()
     strip = lambda p: str(p).removesuffix(".safetensors")                                  # noqa: E731

@@ -95,7 +95,7 @@ def _read_image(image):
 def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VOICE, motion_video=None,
              seed: int = 0, temperature: float = 1.0, still: bool = False, out=None, *,
              sample_rate: int = SAMPLE_RATE, talker=None, encoder=None, generator=None, chunk: int = 250,
-             progress: bool = True, return_frames: bool = True, precision: str = "fp32") -> np.ndarray | None:
+             progress: bool = True, return_frames: bool = True, precision: str = "auto") -> np.ndarray | None:
     """A talking-head video of ``image`` saying ``audio`` or ``text``: uint8 frames [T, R, R, 3] at 25 fps.
 
     image:        path of any image PIL reads (RGBA and greyscale included; any size, the face is found by dlib, or
@@ -111,8 +111,9 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
     return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
                   does not grow with the audio's length (what the command line does).
-    precision:    "fp32" (default) or "bf16": render under bfloat16 autocast, 2.7x faster on CPUs with bf16 units
-                  (AVX512-BF16, AMX), slower on others; the frames differ from fp32 by about 48 dB PSNR.
+    precision:    "auto" (default), "fp32" or "bf16": bf16 renders under bfloat16 autocast, 2.7x faster on CPUs with
+                  bf16 units (AVX512-BF16, AMX), slower on others; the frames differ from fp32 by about 48 dB PSNR.
+                  "auto" takes bf16 on a CPU that has those units and fp32 elsewhere (st.gan.resolve_precision).
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """

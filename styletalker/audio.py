@@ -23,11 +23,11 @@ import subprocess
 import tempfile
 
 import numpy as np
-import scipy.signal
 import torch
 import torch.nn.functional as F
 
 from .errors import StyletalkerError
+from .fir import resample_poly
 
 
 # --------------------------------------------------------------------------- samples and files
@@ -45,8 +45,9 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return x.copy()
     g = math.gcd(int(sr_in), int(sr_out))
-    y = scipy.signal.resample_poly(x, int(sr_out) // g, int(sr_in) // g, axis=-1)
-    return y.astype(np.float32)
+    rows = x.reshape(-1, x.shape[-1])
+    y = np.stack([resample_poly(r, int(sr_out) // g, int(sr_in) // g) for r in rows])
+    return y.reshape(*x.shape[:-1], y.shape[-1]).astype(np.float32)
 
 
 def float_to_int16(x: np.ndarray) -> np.ndarray:

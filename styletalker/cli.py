@@ -409,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
     s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped one)")
     s.add_argument("--generator", default=None, help="generator NAME (default: the shipped one)")
-    s.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="rendering precision: bf16 is "
-                   "about 2.7x faster on CPUs with bfloat16 units (AVX512-BF16, AMX), slower on others")
+    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="rendering precision: "
+                   "bf16 is about 2.7x faster on CPUs with bfloat16 units (AVX512-BF16, AMX), slower on others; auto "
+                   "(default) takes bf16 where the CPU has them, else fp32")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=lambda a: _call("styletalker.talker.cli:generate", a))
 

@@ -158,11 +158,27 @@ def test_bf16_rendering_is_close_to_fp32_and_bad_precision_is_refused():
     assert b.dtype == torch.float32 and not torch.equal(a, b)                  # really another precision
     assert psnr(b.clamp(-1, 1), a.clamp(-1, 1)).min() > 40                   # measured 48 dB
     audio = speechlike(0.6, 16000)
-    f32 = st.generate(PORTRAIT, audio=audio, seed=5, progress=False)
+    f32 = st.generate(PORTRAIT, audio=audio, seed=5, progress=False, precision="fp32")
     f16 = st.generate(PORTRAIT, audio=audio, seed=5, progress=False, precision="bf16")
     assert f32.shape == f16.shape and np.abs(f32.astype(int) - f16.astype(int)).mean() < 2
     with pytest.raises(st.StyletalkerError, match="precision"):
         st.generate(PORTRAIT, audio=audio, precision="fp16")
+
+
+def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
+    from styletalker.gan import generator as gen
+    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16.write_text("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    without.write_text("processor : 0\nflags : fpu sse2 avx2 avx512f\n")
+    assert gen.cpu_has_bf16.__wrapped__(str(with_bf16)) and not gen.cpu_has_bf16.__wrapped__(str(without))
+    assert not gen.cpu_has_bf16.__wrapped__(str(tmp_path / "missing"))        # other systems: never guessed
+    for has, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(gen, "cpu_has_bf16", lambda has=has: has)
+        assert gen.resolve_precision("auto") == expected
+        assert gen.resolve_precision("auto", "meta") == "fp32"                 # not a CPU: fp32
+        assert gen.resolve_precision("fp32") == "fp32" and gen.resolve_precision("bf16") == "bf16"
+    with pytest.raises(gen.StyletalkerError, match="choose one of fp32, bf16, auto"):
+        gen.resolve_precision("fp16")
 
 
 @shipped

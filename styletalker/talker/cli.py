@@ -79,5 +79,6 @@ def generate(args) -> None:
     info = video_info(args.out)
     mode = "motion from " + str(args.motion_video) if args.motion_video else \
         ("still head" if args.still else f"motion sampled (seed {args.seed}, temperature {args.temperature})")
+    from ..gan.generator import resolve_precision
     print(f"wrote {args.out} ({info.get('n_frames', '?')} frames, {info.get('duration', 0):.2f} s, "
-          f"{info.get('size', ['?'])[0]} px; {mode})")
+          f"{info.get('size', ['?'])[0]} px; {mode}; {resolve_precision(args.precision)} rendering)")
