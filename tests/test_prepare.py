@@ -1,6 +1,5 @@
 """prepare: a VoxCeleb2-style folder of real clips becomes a dataset in the shared format."""
 import json
-import os
 import pathlib
 import shutil
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pathlib
 
+import numpy as np
 import torch
 
 from ..paths import DATA_DIR
@@ -15,7 +16,7 @@ SPEECH = [("hello.wav", "Hello! I am a synthetic face, and I speak with real tex
           ("morning.wav", "Good morning. The blue boat will pass the bridge at noon.", "en-us+m3")]
 
 
-def portrait(seed: int, resolution: int = 256) -> "numpy.ndarray":  # noqa: F821
+def portrait(seed: int, resolution: int = 256) -> np.ndarray:
     """A frontal portrait of identity ``seed`` at rest: uint8 [R, R, 3]."""
     from ..world import head, render
     ident = head.sample_identities(1, torch.Generator().manual_seed(seed))

@@ -7,6 +7,7 @@ back to front (background, hair behind, shoulders, neck, ears, face, features, h
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import head as H
@@ -172,6 +173,6 @@ def render(identity: torch.Tensor, frame: dict[str, torch.Tensor], resolution: i
     return img.clamp(0, 1), lm - 0.5
 
 
-def to_uint8(images: torch.Tensor) -> "numpy.ndarray":  # noqa: F821
+def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[B, 3, H, W] in [0, 1] -> uint8 numpy [B, H, W, 3]."""
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
