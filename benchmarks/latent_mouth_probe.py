@@ -1,0 +1,104 @@
+"""Does the talker move the mouth with the audio in W+, before G_I draws it? A diagnostic for issue 6.
+
+    python benchmarks/latent_mouth_probe.py [--data data/cache/default] [--clips 40] [--json docs/latent_mouth_probe.json]
+
+The image-space mouth measures (dlib or the landmark regressor on G_I's frames) cannot tell a talker that does not
+move the mouth from a generator that draws no lips. This reads the mouth in W+ instead:
+1. probe     ridge regression from Enc_I's W+ code of a frame (flattened, K x D) to the world's true jaw opening,
+             fitted on every training frame; its r on the test frames' codes is the ceiling (what W+ holds).
+2. talker    test clips, the reference = the clip's first frame's code, the clip's own audio: W+_hat from the audio
+             alone (m_t = 0, ``still``), from the audio with the prior's sampled motion, and in self-reenactment (the
+             motion from the clip's own codes). r(probe(W+_hat), true jaw) for each, pooled over frames.
+3. shuffle   the same with another clip's audio of the same length cut to fit: r with the original jaw (should be ~0).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import tempfile
+
+import numpy as np
+import torch
+
+from styletalker.data.dataset import ClipWindows
+from styletalker.inversion.invert import load_encoder
+from styletalker.talker.generate import load_talker, sample_motion
+from styletalker.talker.train import code_bank
+
+
+def pearson(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ridge regression y ~ (x - mean) @ coef + b, the penalty ``ridge`` times the mean feature variance:
+    (mean, coef, b)."""
+    mean = x.mean(0)
+    xc = (x - mean).astype(np.float64)
+    gram = xc.T @ xc
+    lam = ridge * np.trace(gram) / len(gram)
+    coef = np.linalg.solve(gram + lam * np.eye(len(gram)), xc.T @ (y - y.mean()))
+    return mean, coef, float(y.mean())
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/cache/default")
+    ap.add_argument("--clips", type=int, default=40)
+    ap.add_argument("--talker", default=None)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    torch.manual_seed(0)
+    E, net = load_encoder(), load_talker(a.talker).eval()
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        train, test = ClipWindows(a.data, "train"), ClipWindows(a.data, "test")
+        ctr = np.asarray(code_bank(E, train, pathlib.Path(tmp) / "train", progress=False), np.float32)
+        cte = np.asarray(code_bank(E, test, pathlib.Path(tmp) / "test", progress=False), np.float32)
+    jaw_tr, jaw_te = np.asarray(train.labels["mouth"][:, 0]), np.asarray(test.labels["mouth"][:, 0])
+    mean, coef, b = fit_probe(ctr.reshape(len(ctr), -1), jaw_tr)
+    probe = lambda w: (np.asarray(w, np.float32).reshape(len(w), -1) - mean) @ coef + b        # noqa: E731
+    res["probe_r_train"] = pearson(probe(ctr), jaw_tr)
+    res["probe_r_test_inversions"] = pearson(probe(cte), jaw_te)
+    print(f"probe: r {res['probe_r_train']:.3f} on training codes, {res['probe_r_test_inversions']:.3f} on test "
+          f"inversions (the ceiling)", flush=True)
+
+    n_clips = len(test.index["lengths"])
+    pick = np.linspace(0, n_clips - 1, min(a.clips, n_clips)).astype(int)
+    pooled = {k: [] for k in ("jaw", "inversion", "still", "sampled", "reenact", "other_audio")}
+    for n, ci in enumerate(pick):
+        s, e = int(test.offsets[ci]), int(test.offsets[ci + 1])
+        other = int(pick[(n + len(pick) // 2) % len(pick)])
+        so, eo = int(test.offsets[other]), int(test.offsets[other + 1])
+        T = min(e - s, eo - so)
+        ws = torch.from_numpy(cte[s:s + T])                                          # [T, K, D]
+        mel = torch.from_numpy(np.asarray(test.mel[s:s + T], np.float32))[None]    # [1, T, 80, 20]
+        mel_o = torch.from_numpy(np.asarray(test.mel[so:so + T], np.float32))[None]
+        ref = ws[:1]
+        with torch.no_grad():
+            out = {}
+            for name, m_mel, still in (("still", mel, True), ("sampled", mel, False), ("other_audio", mel_o, True)):
+                parts = [net.manipulation(ref, a_c, m)[0] for a_c, m in sample_motion(net, ref, m_mel, still=still,
+                                                                                       seed=int(ci))]
+                out[name] = torch.cat(parts)
+            out["reenact"] = net.reenact(ref, mel, ws[None], ws[:1])[0]
+        pooled["jaw"].append(jaw_te[s:s + T])
+        pooled["inversion"].append(probe(ws.numpy()))
+        for k, v in out.items():
+            pooled[k].append(probe(v.numpy()))
+    cat = {k: np.concatenate(v) for k, v in pooled.items()}
+    for k in ("inversion", "still", "sampled", "reenact", "other_audio"):
+        res[f"r_{k}"] = pearson(cat[k], cat["jaw"])
+    res["clips"], res["frames"] = len(pick), int(len(cat["jaw"]))
+    print("r(probe(W+), true jaw) over {frames} frames of {clips} test clips: inversions {r_inversion:.3f}, "
+          "audio only (still) {r_still:.3f}, audio + sampled motion {r_sampled:.3f}, self-reenactment "
+          "{r_reenact:.3f}, another clip's audio {r_other_audio:.3f}".format(**res))
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+if __name__ == "__main__":
+    main()
