@@ -10,6 +10,8 @@ move the mouth from a generator that draws no lips. This reads the mouth in W+ i
              alone (m_t = 0, ``still``), from the audio with the prior's sampled motion, and in self-reenactment (the
              motion from the clip's own codes). r(probe(W+_hat), true jaw) for each, pooled over frames.
 3. shuffle   the same with another clip's audio of the same length cut to fit: r with the original jaw (should be ~0).
+4. audio     a linear probe from the talker's audio features a_t to the true jaw (fitted on train, r on test): what
+             the audio path has to work with.
 """
 from __future__ import annotations
 
@@ -65,9 +67,23 @@ def main(argv=None) -> dict:
     print(f"probe: r {res['probe_r_train']:.3f} on training codes, {res['probe_r_test_inversions']:.3f} on test "
           f"inversions (the ceiling)", flush=True)
 
+    def audio_feats(ds):                                                              # a_t of every frame, per clip
+        out = []
+        with torch.no_grad():
+            for ci in range(len(ds.index["lengths"])):
+                s, e = int(ds.offsets[ci]), int(ds.offsets[ci + 1])
+                out.append(net.audio(torch.from_numpy(np.asarray(ds.mel[s:e], np.float32))[None])[0].numpy())
+        return np.concatenate(out)
+    a_tr, a_te = audio_feats(train), audio_feats(test)
+    am, ac, ab = fit_probe(a_tr, jaw_tr)
+    res["audio_features_jaw_r_test"] = pearson((a_te - am) @ ac + ab, jaw_te)
+    print(f"the talker's audio features a_t: a linear probe reads the jaw at r {res['audio_features_jaw_r_test']:.3f} "
+          f"on test clips", flush=True)
+
     n_clips = len(test.index["lengths"])
     pick = np.linspace(0, n_clips - 1, min(a.clips, n_clips)).astype(int)
-    pooled = {k: [] for k in ("jaw", "inversion", "still", "sampled", "reenact", "other_audio")}
+    pooled = {k: [] for k in ("jaw", "inversion", "still", "sampled", "reenact", "other_audio", "reenact_ws",
+                              "inversion_ws")}
     for n, ci in enumerate(pick):
         s, e = int(test.offsets[ci]), int(test.offsets[ci + 1])
         other = int(pick[(n + len(pick) // 2) % len(pick)])
@@ -88,9 +104,23 @@ def main(argv=None) -> dict:
         pooled["inversion"].append(probe(ws.numpy()))
         for k, v in out.items():
             pooled[k].append(probe(v.numpy()))
+        pooled["reenact_ws"].append(out["reenact"].numpy())
+        pooled["inversion_ws"].append(ws.numpy())
     cat = {k: np.concatenate(v) for k, v in pooled.items()}
     for k in ("inversion", "still", "sampled", "reenact", "other_audio"):
         res[f"r_{k}"] = pearson(cat[k], cat["jaw"])
+    # the head pose through the same kind of probe: does self-reenactment keep it (the motion path's job)?
+    pose_tr, pose_te = np.asarray(train.labels["pose"][:, :3]), np.asarray(test.labels["pose"][:, :3])
+    for j, axis in enumerate(("yaw", "pitch", "roll")):
+        pm, pc, pb = fit_probe(ctr.reshape(len(ctr), -1), pose_tr[:, j])
+        gt = np.concatenate([pose_te[int(test.offsets[ci]):int(test.offsets[ci]) + len(r), j]
+                             for ci, r in zip(pick, pooled["jaw"])])
+        rec = np.concatenate(pooled["reenact_ws"]).reshape(len(gt), -1)
+        inv = np.concatenate(pooled["inversion_ws"]).reshape(len(gt), -1)
+        res[f"{axis}_r_inversion"] = pearson((inv - pm) @ pc + pb, gt)
+        res[f"{axis}_r_reenact"] = pearson((rec - pm) @ pc + pb, gt)
+    print("pose through the same probes, inversions / self-reenactment: " + ", ".join(
+        f"{x} {res[f'{x}_r_inversion']:.3f} / {res[f'{x}_r_reenact']:.3f}" for x in ("yaw", "pitch", "roll")))
     res["clips"], res["frames"] = len(pick), int(len(cat["jaw"]))
     print("r(probe(W+), true jaw) over {frames} frames of {clips} test clips: inversions {r_inversion:.3f}, "
           "audio only (still) {r_still:.3f}, audio + sampled motion {r_sampled:.3f}, self-reenactment "
