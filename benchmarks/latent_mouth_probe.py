@@ -83,7 +83,7 @@ def main(argv=None) -> dict:
     n_clips = len(test.index["lengths"])
     pick = np.linspace(0, n_clips - 1, min(a.clips, n_clips)).astype(int)
     pooled = {k: [] for k in ("jaw", "inversion", "still", "sampled", "reenact", "other_audio", "reenact_ws",
-                              "inversion_ws")}
+                              "inversion_ws", "still_ws")}
     for n, ci in enumerate(pick):
         s, e = int(test.offsets[ci]), int(test.offsets[ci + 1])
         other = int(pick[(n + len(pick) // 2) % len(pick)])
@@ -106,9 +106,23 @@ def main(argv=None) -> dict:
             pooled[k].append(probe(v.numpy()))
         pooled["reenact_ws"].append(out["reenact"].numpy())
         pooled["inversion_ws"].append(ws.numpy())
+        pooled["still_ws"].append(out["still"].numpy())
     cat = {k: np.concatenate(v) for k, v in pooled.items()}
     for k in ("inversion", "still", "sampled", "reenact", "other_audio"):
         res[f"r_{k}"] = pearson(cat[k], cat["jaw"])
+    # within-clip: a probe fitted on codes centred per clip, read on each clip's outputs centred per clip (how the
+    # mouth moves over a clip, whoever speaks)
+    centred = np.concatenate([ctr[int(train.offsets[c]):int(train.offsets[c + 1])]
+                              - ctr[int(train.offsets[c]):int(train.offsets[c + 1])].mean(0)
+                              for c in range(len(train.index["lengths"]))])
+    cm, cc, _ = fit_probe(centred.reshape(len(centred), -1), jaw_tr - np.concatenate(
+        [np.full(int(n), jaw_tr[int(o):int(o) + int(n)].mean()) for o, n in zip(train.offsets[:-1], train.index["lengths"])]))
+    for k in ("inversion_ws", "still_ws", "reenact_ws"):
+        got = [(w.reshape(len(w), -1) - w.reshape(len(w), -1).mean(0)) @ cc for w in pooled[k]]
+        jaw = [j - j.mean() for j in pooled["jaw"]]
+        res[f"within_clip_r_{k.removesuffix('_ws')}"] = pearson(np.concatenate(got), np.concatenate(jaw))
+    print("within-clip probe, r with the true jaw: inversions {within_clip_r_inversion:.3f}, audio only "
+          "{within_clip_r_still:.3f}, self-reenactment {within_clip_r_reenact:.3f}".format(**res))
     # the head pose through the same kind of probe: does self-reenactment keep it (the motion path's job)?
     pose_tr, pose_te = np.asarray(train.labels["pose"][:, :3]), np.asarray(test.labels["pose"][:, :3])
     for j, axis in enumerate(("yaw", "pitch", "roll")):
