@@ -112,6 +112,20 @@ def test_generator_shapes_truncation_and_mixing_codes():
     assert img.shape == (3, 3, 32, 32) and torch.isfinite(img).all()
 
 
+def test_synthesis_without_a_graph_equals_the_differentiable_one():
+    # without a graph the layers take their in-place branch; it must give the differentiable branch's images
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    ws = G.mapping(torch.randn(4, G.cfg.z_dim)).detach().requires_grad_(True)
+    with_graph = G.synthesis(ws)
+    with_graph.square().mean().backward()
+    assert ws.grad is not None and torch.isfinite(ws.grad).all()
+    with torch.no_grad():
+        ws_copy = ws.detach().clone()
+        without = G.synthesis(ws_copy)
+    assert torch.equal(without, with_graph.detach()) and torch.equal(ws_copy, ws.detach())   # inputs untouched
+
+
 def test_translate_integer_and_eq_t():
     x = torch.arange(16.0).view(1, 1, 4, 4)
     y, m = translate_integer(x, 0.25, 0)                             # one pixel to the right
