@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from styletalker.audio import save_wav
-from styletalker.cli import build_parser
+from styletalker.cli import build_parser, main
 
 COMMANDS = ["demo", "world-demo", "world", "data", "prepare", "features", "voices", "train", "sample", "invert",
             "evaluate", "generate"]
@@ -85,3 +85,14 @@ def test_generator_config_overrides_are_typed_and_checked():
         _config_overrides(["chanel_base=3"], GeneratorConfig)
     with pytest.raises(StyletalkerError, match="not a valid int"):
         _config_overrides(["channel_base=wide"], GeneratorConfig)
+
+
+def test_train_talker_set_is_checked_before_any_work(tmp_path, capsys):
+    from styletalker.cli import _config_overrides
+    from styletalker.talker.train import TalkerTrainConfig
+    assert _config_overrides(["warmup=6000", "sync=0.2"], TalkerTrainConfig) == {"warmup": 6000, "sync": 0.2}
+    rc = main(["train", "talker", "--profile", "quick", "--data", str(tmp_path / "none"), "--set", "warmups=1",
+               "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "warmup" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written

@@ -13,7 +13,7 @@ def train_talker(args) -> None:
     import torch
 
     from ..checkpoint import save_model
-    from ..cli import ensure_dataset
+    from ..cli import _config_overrides, ensure_dataset
     from ..config import profile
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
@@ -24,15 +24,16 @@ def train_talker(args) -> None:
     from ..training import train
     from .model import Talker
     from .modules import talker_config
-    from .train import TalkerStage, code_bank, talker_train_config
+    from .train import TalkerStage, TalkerTrainConfig, code_bank, talker_train_config
     prof = profile(args.profile)
+    set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
     gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
     G, E = load_generator(gpath, device=dev), load_encoder(profile_model("encoder", "encoder", prof), device=dev)
     check_pair(E, G)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
-    tcfg = talker_train_config(prof, use_sync=not args.no_sync, **over)
+    tcfg = talker_train_config(prof, use_sync=not args.no_sync, **{**set_over, **over})
     dsync = None
     if tcfg.use_sync:
         from ..sync.model import load_dsync
