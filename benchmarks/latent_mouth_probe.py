@@ -45,6 +45,18 @@ def fit_probe(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.nda
     return mean, coef, float(y.mean())
 
 
+def read(probe: tuple, x: np.ndarray) -> np.ndarray:
+    """A probe's reading of codes [N, K, D] (or features [N, F])."""
+    mean, coef, b = probe
+    return (np.asarray(x, np.float32).reshape(len(x), -1) - mean) @ coef + b
+
+
+def centred(x: np.ndarray, lengths) -> np.ndarray:
+    """x [N, ...] with each clip's mean taken out (clips of ``lengths`` frames, back to back)."""
+    ends = np.cumsum(lengths)
+    return np.concatenate([x[a:b] - x[a:b].mean(0) for a, b in zip(ends - np.asarray(lengths), ends)])
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/cache/default")
@@ -60,10 +72,9 @@ def main(argv=None) -> dict:
         ctr = np.asarray(code_bank(E, train, pathlib.Path(tmp) / "train", progress=False), np.float32)
         cte = np.asarray(code_bank(E, test, pathlib.Path(tmp) / "test", progress=False), np.float32)
     jaw_tr, jaw_te = np.asarray(train.labels["mouth"][:, 0]), np.asarray(test.labels["mouth"][:, 0])
-    mean, coef, b = fit_probe(ctr.reshape(len(ctr), -1), jaw_tr)
-    probe = lambda w: (np.asarray(w, np.float32).reshape(len(w), -1) - mean) @ coef + b        # noqa: E731
-    res["probe_r_train"] = pearson(probe(ctr), jaw_tr)
-    res["probe_r_test_inversions"] = pearson(probe(cte), jaw_te)
+    jaw_probe = fit_probe(ctr.reshape(len(ctr), -1), jaw_tr)
+    res["probe_r_train"] = pearson(read(jaw_probe, ctr), jaw_tr)
+    res["probe_r_test_inversions"] = pearson(read(jaw_probe, cte), jaw_te)
     print(f"probe: r {res['probe_r_train']:.3f} on training codes, {res['probe_r_test_inversions']:.3f} on test "
           f"inversions (the ceiling)", flush=True)
 
@@ -74,16 +85,16 @@ def main(argv=None) -> dict:
                 s, e = int(ds.offsets[ci]), int(ds.offsets[ci + 1])
                 out.append(net.audio(torch.from_numpy(np.asarray(ds.mel[s:e], np.float32))[None])[0].numpy())
         return np.concatenate(out)
-    a_tr, a_te = audio_feats(train), audio_feats(test)
-    am, ac, ab = fit_probe(a_tr, jaw_tr)
-    res["audio_features_jaw_r_test"] = pearson((a_te - am) @ ac + ab, jaw_te)
+    a_probe = fit_probe(audio_feats(train), jaw_tr)
+    res["audio_features_jaw_r_test"] = pearson(read(a_probe, audio_feats(test)), jaw_te)
     print(f"the talker's audio features a_t: a linear probe reads the jaw at r {res['audio_features_jaw_r_test']:.3f} "
           f"on test clips", flush=True)
 
     n_clips = len(test.index["lengths"])
     pick = np.linspace(0, n_clips - 1, min(a.clips, n_clips)).astype(int)
-    pooled = {k: [] for k in ("jaw", "inversion", "still", "sampled", "reenact", "other_audio", "reenact_ws",
-                              "inversion_ws", "still_ws")}
+    kinds = ("inversion", "still", "sampled", "reenact", "other_audio")
+    codes = {k: [] for k in kinds}                                   # W+ of each picked clip, per kind
+    spans = []                                                       # (first frame, length) of each picked clip
     for n, ci in enumerate(pick):
         s, e = int(test.offsets[ci]), int(test.offsets[ci + 1])
         other = int(pick[(n + len(pick) // 2) % len(pick)])
@@ -94,48 +105,36 @@ def main(argv=None) -> dict:
         mel_o = torch.from_numpy(np.asarray(test.mel[so:so + T], np.float32))[None]
         ref = ws[:1]
         with torch.no_grad():
-            out = {}
             for name, m_mel, still in (("still", mel, True), ("sampled", mel, False), ("other_audio", mel_o, True)):
                 parts = [net.manipulation(ref, a_c, m)[0] for a_c, m in sample_motion(net, ref, m_mel, still=still,
                                                                                        seed=int(ci))]
-                out[name] = torch.cat(parts)
-            out["reenact"] = net.reenact(ref, mel, ws[None], ws[:1])[0]
-        pooled["jaw"].append(jaw_te[s:s + T])
-        pooled["inversion"].append(probe(ws.numpy()))
-        for k, v in out.items():
-            pooled[k].append(probe(v.numpy()))
-        pooled["reenact_ws"].append(out["reenact"].numpy())
-        pooled["inversion_ws"].append(ws.numpy())
-        pooled["still_ws"].append(out["still"].numpy())
-    cat = {k: np.concatenate(v) for k, v in pooled.items()}
-    for k in ("inversion", "still", "sampled", "reenact", "other_audio"):
-        res[f"r_{k}"] = pearson(cat[k], cat["jaw"])
+                codes[name].append(torch.cat(parts).numpy())
+            codes["reenact"].append(net.reenact(ref, mel, ws[None], ws[:1])[0].numpy())
+        codes["inversion"].append(ws.numpy())
+        spans.append((s, T))
+    lengths = [T for _, T in spans]
+    truth = lambda labels: np.concatenate([labels[s:s + T] for s, T in spans])          # noqa: E731
+    jaw = truth(jaw_te)
+    cat = {k: np.concatenate(v) for k, v in codes.items()}
+    for k in kinds:
+        res[f"r_{k}"] = pearson(read(jaw_probe, cat[k]), jaw)
     # within-clip: a probe fitted on codes centred per clip, read on each clip's outputs centred per clip (how the
     # mouth moves over a clip, whoever speaks)
-    centred = np.concatenate([ctr[int(train.offsets[c]):int(train.offsets[c + 1])]
-                              - ctr[int(train.offsets[c]):int(train.offsets[c + 1])].mean(0)
-                              for c in range(len(train.index["lengths"]))])
-    cm, cc, _ = fit_probe(centred.reshape(len(centred), -1), jaw_tr - np.concatenate(
-        [np.full(int(n), jaw_tr[int(o):int(o) + int(n)].mean()) for o, n in zip(train.offsets[:-1], train.index["lengths"])]))
-    for k in ("inversion_ws", "still_ws", "reenact_ws"):
-        got = [(w.reshape(len(w), -1) - w.reshape(len(w), -1).mean(0)) @ cc for w in pooled[k]]
-        jaw = [j - j.mean() for j in pooled["jaw"]]
-        res[f"within_clip_r_{k.removesuffix('_ws')}"] = pearson(np.concatenate(got), np.concatenate(jaw))
+    tr_lengths = train.index["lengths"]
+    wc_probe = fit_probe(centred(ctr, tr_lengths).reshape(len(ctr), -1), centred(jaw_tr, tr_lengths))
+    for k in ("inversion", "still", "reenact"):
+        res[f"within_clip_r_{k}"] = pearson(read(wc_probe, centred(cat[k], lengths)), centred(jaw, lengths))
     print("within-clip probe, r with the true jaw: inversions {within_clip_r_inversion:.3f}, audio only "
           "{within_clip_r_still:.3f}, self-reenactment {within_clip_r_reenact:.3f}".format(**res))
     # the head pose through the same kind of probe: does self-reenactment keep it (the motion path's job)?
     pose_tr, pose_te = np.asarray(train.labels["pose"][:, :3]), np.asarray(test.labels["pose"][:, :3])
     for j, axis in enumerate(("yaw", "pitch", "roll")):
-        pm, pc, pb = fit_probe(ctr.reshape(len(ctr), -1), pose_tr[:, j])
-        gt = np.concatenate([pose_te[int(test.offsets[ci]):int(test.offsets[ci]) + len(r), j]
-                             for ci, r in zip(pick, pooled["jaw"])])
-        rec = np.concatenate(pooled["reenact_ws"]).reshape(len(gt), -1)
-        inv = np.concatenate(pooled["inversion_ws"]).reshape(len(gt), -1)
-        res[f"{axis}_r_inversion"] = pearson((inv - pm) @ pc + pb, gt)
-        res[f"{axis}_r_reenact"] = pearson((rec - pm) @ pc + pb, gt)
+        pose_probe, gt = fit_probe(ctr.reshape(len(ctr), -1), pose_tr[:, j]), truth(pose_te[:, j])
+        res[f"{axis}_r_inversion"] = pearson(read(pose_probe, cat["inversion"]), gt)
+        res[f"{axis}_r_reenact"] = pearson(read(pose_probe, cat["reenact"]), gt)
     print("pose through the same probes, inversions / self-reenactment: " + ", ".join(
         f"{x} {res[f'{x}_r_inversion']:.3f} / {res[f'{x}_r_reenact']:.3f}" for x in ("yaw", "pitch", "roll")))
-    res["clips"], res["frames"] = len(pick), int(len(cat["jaw"]))
+    res["clips"], res["frames"] = len(pick), int(len(jaw))
     print("r(probe(W+), true jaw) over {frames} frames of {clips} test clips: inversions {r_inversion:.3f}, "
           "audio only (still) {r_still:.3f}, audio + sampled motion {r_sampled:.3f}, self-reenactment "
           "{r_reenact:.3f}, another clip's audio {r_other_audio:.3f}".format(**res))

@@ -144,9 +144,9 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
     ``precision`` bf16 renders under bfloat16 autocast (faster on CPUs with bf16 units; 48 dB from fp32)."""
     from tqdm.auto import tqdm
 
+    from ..gan.generator import check_precision
     from ..gan.weights import load_generator
     from ..inversion.invert import encode, invert, load_encoder
-    from ..gan.generator import check_precision
     if not temperature > 0:                                                    # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     check_precision(precision)
