@@ -19,7 +19,8 @@ cross-reenactment reference A = the anchor clip's first frame, motion video B an
                   generated frames correlate with B's ground truth at r >= 0.8 (Pearson over all frames of all clips,
                   each clip's angles centred on their mean: the output keeps A's own head pose and adds B's motion,
                   so A's pose offset is not part of the motion; the uncentred r is reported beside it;
-                  the mean within-clip r over clips whose true angle moves by more than 2 degrees (std) is reported);
+                  the mean within-clip r over clips whose true angle moves by more than 2 degrees (std) is reported,
+                  and the same r for B's own inversion G(Enc_I(B)): the most a talker working in W+ can show);
                   mouth opening (inner-lip gap / mouth width) against C's ground-truth jaw opening r >= 0.7; blinks
                   against B's F1 >= 0.8 (events: eye aspect ratio under a threshold; truth: mean eye openness < 0.5;
                   matched one to one within 2 frames); dlib embedding distance to A's reference frame <= 0.4 (mean over
@@ -253,8 +254,8 @@ def main(argv=None) -> dict:
     clips = Clips(a.data, E, lm_net, fa)
     rng = np.random.default_rng(a.seed)
     anchors = np.unique(np.linspace(0, clips.n - 1, min(a.clips, clips.n)).round().astype(int))
-    rows, pooled = [], {k: [] for k in ("pose_gen", "pose_gt", "pose_real", "mouth_gen", "jaw_c", "mouth_real",
-                                         "jaw_c2", "mouth_swap", "pose_swap")}
+    rows, pooled = [], {k: [] for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion", "mouth_gen", "jaw_c",
+                                         "mouth_real", "jaw_c2", "mouth_swap", "pose_swap")}
     blinks = dict(gen=[0, 0, 0], real=[0, 0, 0])
     for n, i in enumerate(anchors):
         c = clips[i]
@@ -293,6 +294,9 @@ def main(argv=None) -> dict:
         pose, pose_swap, pose_b = est((lm, reg)), est((lm_swap, reg_swap)), B["labels"]["pose"][:T, :3]
         pooled["pose_gen"].append(pose), pooled["pose_gt"].append(pose_b)
         pooled["pose_real"].append(est((lm_b, reg_b)))
+        # the ceiling W+ sets: B's own frames inverted by Enc_I and drawn by G_I, through the same estimator
+        lm_ib, reg_ib, _ = face_landmarks(render(G, B["codes"][:T]), lm_net, fa)
+        pooled["pose_inversion"].append(est((lm_ib, reg_ib)))
         pooled["pose_swap"].append(pose_swap)
         pooled["mouth_gen"].append(mouth_opening(lm)), pooled["jaw_c"].append(C["labels"]["mouth"][:T, 0])
         pooled["mouth_real"].append(mouth_opening(lm_c)), pooled["jaw_c2"].append(C2["labels"]["mouth"][:T, 0])
@@ -345,10 +349,12 @@ def main(argv=None) -> dict:
         rel = abs(m("self", k) - m("gt", k)) / abs(m("gt", k))
         bar(f"self_{k}_within_10pct", m("self", k), "|rel| <= 0.10", rel <= 0.10, gt=m("gt", k), rel=rel,
             inversion=m("inversion", k))
-    centred = {k: np.concatenate([x - x.mean(0) for x in pooled[k]]) for k in ("pose_gen", "pose_gt", "pose_real")}
+    centred = {k: np.concatenate([x - x.mean(0) for x in pooled[k]])
+               for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion")}
     for j, k in enumerate(AXES):
         v = pearson(centred["pose_gen"][:, j], centred["pose_gt"][:, j])
         bar(f"cross_{k}_r", v, ">= 0.8", v >= 0.8, gt=pearson(centred["pose_real"][:, j], centred["pose_gt"][:, j]),
+            inversion=pearson(centred["pose_inversion"][:, j], centred["pose_gt"][:, j]),
             uncentred_r=pearson(cat["pose_gen"][:, j], cat["pose_gt"][:, j]),
             within_clip_mean_r=mean([r["cross"]["within_r"].get(k) for r in rows]),
             mae_deg=float(np.abs(cat["pose_gen"][:, j] - cat["pose_gt"][:, j]).mean()))
@@ -376,6 +382,8 @@ def main(argv=None) -> dict:
     res["bars"], res["seconds"], res["clips"] = bars, round(time.time() - t0, 1), rows
 
     print_bars(bars, ("gt", "inversion", "inversion_ref_distance"))
+    print("cross pose r of B's inversion G_I(Enc_I(B)), the ceiling W+ sets: " + ", ".join(
+        f"{k} {bars[f'cross_{k}_r']['inversion']:.3f}" for k in AXES))
     print(f"{len(rows)} clips in {res['seconds']:.0f} s with {a.threads} threads")
     return save(res, a.json)
 
