@@ -12,6 +12,8 @@
 # trained against the fine-tuned G.
 # NARROW_FLAGS / WIDE_FLAGS replace those generator flags (e.g. WIDE_FLAGS="--set first_cutoff=8
 # --set first_stopband=17.15"); check an architecture with benchmarks/generator_capacity.py on the CPU first.
+# VARIANTS="narrow" (or "wide") runs one alone: two beside each other share the GPU's memory, and in session 6 the
+# narrow variant's adversarial stage (batch 256) ran out of it beside the wide one.
 # Writes to $OUT (at most 8 files): <variant>_generator.safetensors, <variant>_encoder.safetensors and meta.tgz
 # (the JSON configs, logs and printed output of both variants).
 set -uo pipefail
@@ -49,10 +51,16 @@ variant() {   # name, extra generator flags...
     --minutes "$ENCODER_MINUTES" --batch 64 --device auto --quiet --out $W/$name/enc \
     --export $W/$name/encoder > $W/meta/${name}_encoder.txt 2>&1
 }
-OMP_NUM_THREADS=8 variant narrow ${NARROW_FLAGS:---init styletalker/weights/generator_default} &
-OMP_NUM_THREADS=8 variant wide ${WIDE_FLAGS:---set channel_base=3072 --set channel_max=192} &
+VARIANTS=${VARIANTS:-narrow wide}
+for name in $VARIANTS; do
+  case $name in
+    narrow) OMP_NUM_THREADS=8 variant narrow ${NARROW_FLAGS:---init styletalker/weights/generator_default} & ;;
+    wide) OMP_NUM_THREADS=8 variant wide ${WIDE_FLAGS:---set channel_base=3072 --set channel_max=192} & ;;
+    *) echo "unknown variant $name (narrow, wide)"; exit 2 ;;
+  esac
+done
 wait
-for name in narrow wide; do
+for name in $VARIANTS; do
   echo "== $name"; tail -n 3 $W/meta/${name}_*.txt
   cp $W/$name/generator.json $W/meta/${name}_generator.json 2>/dev/null
   cp $W/$name/encoder.json $W/meta/${name}_encoder.json 2>/dev/null
@@ -62,6 +70,6 @@ for name in narrow wide; do
   cp $W/$name/generator.safetensors "$OUT/${name}_generator.safetensors" 2>/dev/null
   cp $W/$name/encoder.safetensors "$OUT/${name}_encoder.safetensors" 2>/dev/null
 done
-cp $W/wide/landmarks_default.safetensors "$OUT/landmarks.safetensors" 2>/dev/null
+for name in $VARIANTS; do cp $W/$name/landmarks_default.safetensors "$OUT/landmarks.safetensors" 2>/dev/null && break; done
 tar czf "$OUT/meta.tgz" -C $W/meta .
 ls -la "$OUT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain everything downstream of G_I and Enc_I on this 2-core CPU and re-measure the bars of issues 3, 4, 6 and 7
-# (the default profile), after new generator/encoder weights were shipped. About 50 minutes.
+# (the default profile), after new generator/encoder weights were shipped. About an hour.
 #
 # The talker depends on Enc_I's codes and renders through G_I, and the priors on the talker's posterior, so all of
 # them are retrained; D_sync, the sync evaluator and the landmark regressor see only real frames and are kept.
@@ -13,9 +13,9 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-# 1. the shipped talker (code terms only) and the ablation pair (the same plus 16 rendering steps, with and without
-#    the lip-sync loss)
-st train talker --profile default --steps 2000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
+# 1. the shipped talker (6,000 steps on the code terms only) and the lip-sync ablation pair (2,000 code steps plus 16
+#    rendering steps, with and without the lip-sync loss)
+st train talker --profile default --steps 6000 --set warmup=6000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
   > out/logs/talker_$V.log 2>&1 &
 st train talker --profile default --no-sync --steps 2016 --ckpt-every 8 --out $T/talker_${V}_nosync \
   --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
@@ -23,10 +23,10 @@ wait
 st train talker --profile default --steps 2016 --ckpt-every 8 --out $T/talker_${V}_sync \
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 # 2. the two priors on the frozen posterior
-st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 1500 \
+st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
 wait
-st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 1500 \
+st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
 python benchmarks/generator_bars.py --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
 wait

@@ -16,7 +16,7 @@ def train_prior(args) -> None:
 
     import torch
 
-    from ..checkpoint import load_model, save_model
+    from ..checkpoint import load_model, read_model_info, save_model
     from ..cli import ensure_dataset
     from ..config import profile
     from ..data.dataset import ClipWindows
@@ -54,8 +54,13 @@ def train_prior(args) -> None:
     stage = PriorStage(net, windows, codes, tcfg, device=dev)
     hw = describe(dev)
 
+    # the base talker's own run (its command, steps, time), so the exported JSON records how to rebuild both stages
+    base_run = {k: v for k, v in read_model_info(base).get("meta", {}).items()
+                if k in ("command", "steps", "seconds", "hardware", "finished")}
+
     def meta_of(step: int, seconds: float, done: bool, **extra) -> dict:
-        return dict(profile=prof, data=portable(data), base=portable(base), steps=step, seconds=round(seconds, 1),
+        return dict(profile=prof, data=portable(data), base=portable(base), base_run=base_run, steps=step,
+                    seconds=round(seconds, 1),
                     hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     stage="prior (second stage, frozen posterior)", train_config=dataclasses.asdict(tcfg),
                     torch=torch.__version__, **extra)
