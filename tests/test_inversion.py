@@ -223,7 +223,7 @@ def test_invert_command_writes_codes_and_reconstruction(tmp_path):
     assert ws.shape == (1, G.num_ws, G.cfg.w_dim)
     assert np.asarray(Image.open(tmp_path / "r.png")).shape == (64, 64, 3)
     blank = tmp_path / "blank.png"
-    Image.fromarray(np.full((90, 120, 4), 128, np.uint8), "RGBA").save(blank)
+    Image.fromarray(np.full((90, 120, 4), 128, np.uint8)).save(blank)
     r = run("invert", str(blank), "-o", str(tmp_path / "b.safetensors"))
     assert r.returncode == 0 and "warning" in r.stderr and "no face" in r.stderr
 
