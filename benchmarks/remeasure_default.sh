@@ -13,14 +13,15 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-# 1. the shipped talker (6,000 steps on the code terms only) and the lip-sync ablation pair (2,000 code steps plus 16
-#    rendering steps, with and without the lip-sync loss)
+# 1. the shipped talker (6,000 steps on the code terms only) and the lip-sync ablation pair (the same 6,000 code steps,
+#    seeded alike, plus 16 rendering steps, with and without the lip-sync loss; session 7 branched the pair from the
+#    shipped run's step-6,000 checkpoint instead, copied into both folders, which skips the repeated code steps)
 st train talker --profile default --steps 6000 --set warmup=6000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
   > out/logs/talker_$V.log 2>&1 &
-st train talker --profile default --no-sync --steps 2016 --ckpt-every 8 --out $T/talker_${V}_nosync \
+st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_nosync \
   --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
 wait
-st train talker --profile default --steps 2016 --ckpt-every 8 --out $T/talker_${V}_sync \
+st train talker --profile default --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_sync \
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 # 2. the two priors on the frozen posterior
 st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
