@@ -24,7 +24,7 @@ def _install_polling_get_msg() -> None:
         from jupyter_client.channels import AsyncZMQSocketChannel
     except ImportError:                                   # no notebook stack installed: nothing to patch
         return
-    if getattr(AsyncZMQSocketChannel.get_msg, "_styletalker_polling", False):
+    if hasattr(AsyncZMQSocketChannel.get_msg, "poll_slice_s"):      # installed already
         return
 
     async def get_msg(self, timeout: float | None = None) -> dict:
@@ -34,16 +34,14 @@ def _install_polling_get_msg() -> None:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             step = POLL_SLICE_S if left is None else min(POLL_SLICE_S, left)
-            ready = await self.socket.poll(int(step * 1000)) if step > 0 else 0
-            if not ready:
-                ready = await self.socket.poll(0)         # a zero timeout polls zmq directly: no wake-up needed
+            # a waited poll, then a zero-timeout one, which asks zmq directly and needs no wake-up
+            ready = await self.socket.poll(int(step * 1000)) or await self.socket.poll(0)
             if ready:
                 return await self._recv()
             if left is not None and left <= step:
                 raise Empty
 
-    get_msg._styletalker_polling = True
-    get_msg.poll_slice_s = POLL_SLICE_S
+    get_msg.poll_slice_s = POLL_SLICE_S                             # also marks the patch as installed
     AsyncZMQSocketChannel.get_msg = get_msg
 
 

@@ -13,23 +13,28 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-# 1. the shipped talker (6,000 steps on the code terms only) and the lip-sync ablation pair (the same 6,000 code steps,
-#    seeded alike, plus 16 rendering steps, with and without the lip-sync loss; session 7 branched the pair from the
-#    shipped run's step-6,000 checkpoint instead, copied into both folders, which skips the repeated code steps)
+# 1. the shipped talker (6,000 steps on the code terms only), beside the generator bars; then the lip-sync ablation
+#    pair branched from its step-6,000 checkpoint (copied into both folders, so training resumes there): 16
+#    rendering steps each, with and without the lip-sync loss
 st train talker --profile default --steps 6000 --set warmup=6000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
   > out/logs/talker_$V.log 2>&1 &
+python benchmarks/generator_bars.py --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
+wait
+for k in sync nosync; do
+  mkdir -p $T/talker_${V}_$k/talker
+  cp $T/talker_$V/talker/checkpoint.pt $T/talker_${V}_$k/talker/
+  cp $T/talker_$V/codes.npy $T/talker_$V/codes.key $T/talker_${V}_$k/
+done
 st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_nosync \
   --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
-wait
 st train talker --profile default --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_sync \
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
+wait
 # 2. the two priors on the frozen posterior
 st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
-wait
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
-python benchmarks/generator_bars.py --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
 wait
 cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_default.json styletalker/weights/
 cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \

@@ -102,6 +102,15 @@ class Clips:
             c["lm"] = face_landmarks(c["frames"], self.lm_net, self.fa)
         return c["lm"]
 
+    def inversion(self, i: int, G) -> tuple[np.ndarray, tuple]:
+        """The clip's frames inverted by Enc_I and drawn by G_I, G(Enc_I(x)), with their landmarks (as
+        :meth:`landmarks`); what any talker working in W+ can show of this clip at best."""
+        c = self[i]
+        if "inv" not in c:
+            frames = render(G, c["codes"])
+            c["inv"] = frames, face_landmarks(frames, self.lm_net, self.fa)
+        return c["inv"]
+
 
 def calibrate(root, lm_net, fa, n_clips: int = 20) -> tuple[PoseEstimator, float, dict]:
     """The pose estimator (least squares) and the blink threshold on eye aspect ratio (best event F1 against the true
@@ -266,8 +275,7 @@ def main(argv=None) -> dict:
         row["self"] = self_reenact(talker, G, c, gt_lm, lm_net, fa, Ev)
         r = lse(c["frames"], c["audio"], Ev)
         row["gt"] = dict(lse_d=r["lse_d"], lse_c=r["lse_c"], offset=r["offset"], detected=float(gt_lm[2].mean()))
-        inv = render(G, c["codes"])
-        lm_inv, _, found_inv = face_landmarks(inv, lm_net, fa)
+        inv, (lm_inv, _, found_inv) = clips.inversion(i, G)
         t = lambda f: torch.from_numpy(f).permute(0, 3, 1, 2).float() / 127.5 - 1           # noqa: E731
         r_inv = lse(inv, c["audio"], Ev)
         row["inversion"] = dict(lmd=float(landmark_error(lm_inv, gt_lm[0], MOUTH).mean()),
@@ -297,9 +305,9 @@ def main(argv=None) -> dict:
         pooled["pose_real"].append(est((lm_b, reg_b)))
         # the ceiling W+ sets: B's (pose, blinks) and C's (mouth) own frames inverted by Enc_I and drawn by G_I,
         # through the same pipeline
-        lm_ib, reg_ib, _ = face_landmarks(render(G, B["codes"][:T]), lm_net, fa)
+        lm_ib, reg_ib, _ = (x[:T] for x in clips.inversion(jb, G)[1])
         pooled["pose_inversion"].append(est((lm_ib, reg_ib)))
-        pooled["mouth_inversion"].append(mouth_opening(face_landmarks(render(G, C["codes"][:T]), lm_net, fa)[0]))
+        pooled["mouth_inversion"].append(mouth_opening(clips.inversion(jc, G)[1][0][:T]))
         pooled["pose_swap"].append(pose_swap)
         pooled["mouth_gen"].append(mouth_opening(lm)), pooled["jaw_c"].append(C["labels"]["mouth"][:T, 0])
         pooled["mouth_real"].append(mouth_opening(lm_c)), pooled["jaw_c2"].append(C2["labels"]["mouth"][:T, 0])
