@@ -2,11 +2,14 @@
 import json
 
 import numpy as np
+import pytest
 
 from styletalker.data import format as fmt
 from styletalker.data.build import build_dataset, identity_spec
 from styletalker.config import data_config
+from styletalker.errors import StyletalkerError
 from styletalker.videoio import read_video, read_video_audio
+from styletalker.world import WORLD_REVISION
 
 from conftest import SMALL
 
@@ -57,3 +60,15 @@ def test_deterministic_and_resumable(small_dataset, tmp_path):
     for p, m in mtimes.items():
         if p != b.with_suffix(".json") and p.name != "manifest.json":
             assert p.stat().st_mtime_ns == m                        # finished clips were not rewritten
+
+
+def test_other_world_revision_is_refused(small_dataset, tmp_path):
+    # A folder written by another revision of the world is never finished with this one's clips.
+    man = fmt.read_manifest(small_dataset)
+    assert man["world_revision"] == WORLD_REVISION
+    old = tmp_path / "old"
+    old.mkdir()
+    fmt.atomic_write_json(old / "manifest.json", {k: v for k, v in man.items() if k != "world_revision"})
+    with pytest.raises(StyletalkerError, match=f"world revision 1.*draws revision {WORLD_REVISION}.*--out"):
+        build_dataset(old, "quick", workers=1, progress=False, **SMALL)
+    assert [p.name for p in old.iterdir()] == ["manifest.json"]

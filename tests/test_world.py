@@ -92,3 +92,16 @@ def test_identity_factors_change_the_face():
     _, lm = render.render(ident, head.rest_frames(2), 128)
     width = lm[:, 16, 0] - lm[:, 0, 0]
     assert width[1] > width[0] * 1.1
+
+
+def test_proportions_dlib_can_read():
+    # World revision 2: mouths about as wide as the pupils are apart (revision 1: 0.54-0.74 of it, and dlib, whose
+    # prior is learned on real faces, put the lip corners too far out), and a quarter-open eye shows only a sliver.
+    ident = head.sample_identities(64, torch.Generator().manual_seed(0))
+    _, lm = render.render(ident, head.rest_frames(64), 64)
+    pupils = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1)
+    mouth = (lm[:, 48] - lm[:, 54]).norm(dim=-1)
+    assert (mouth / pupils).min() > 0.7 and (mouth / pupils).mean() > 0.9
+    _, lm_q = render.render(ident, head.rest_frames(64, eye_r=0.25, eye_l=0.25), 64)
+    ratio = eye_aspect_ratio(lm_q.numpy()) / eye_aspect_ratio(lm.numpy())
+    assert ratio.max() < 0.15                                       # linear lids would leave about 0.25

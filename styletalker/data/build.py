@@ -17,7 +17,7 @@ import torch
 from ..config import DataConfig, data_config
 from ..errors import StyletalkerError
 from ..tts import VOICES
-from ..world import behaviour, clip as clip_mod, head
+from ..world import WORLD_REVISION, behaviour, clip as clip_mod, head
 from ..world.sentences import make_sentences
 from . import format as fmt
 
@@ -65,9 +65,9 @@ def manifest(cfg: DataConfig, profile_name: str | None) -> dict:
     splits = {s: [] for s in fmt.SPLITS}
     for i in range(cfg.n_identities):
         splits[split_of(i, cfg)].append(identity_name(i))
-    return dict(format_version=fmt.FORMAT_VERSION, source="synthetic", profile=profile_name,
-                resolution=cfg.resolution, fps=cfg.fps, sample_rate=cfg.sample_rate, seed=cfg.seed,
-                n_identities=cfg.n_identities, clips_per_identity=cfg.clips_per_identity, splits=splits)
+    return dict(format_version=fmt.FORMAT_VERSION, world_revision=WORLD_REVISION, source="synthetic",
+                profile=profile_name, resolution=cfg.resolution, fps=cfg.fps, sample_rate=cfg.sample_rate,
+                seed=cfg.seed, n_identities=cfg.n_identities, clips_per_identity=cfg.clips_per_identity, splits=splits)
 
 
 def build_dataset(out, profile_name: str | None = None, workers: int | None = None, progress: bool = True,
@@ -86,6 +86,10 @@ def build_dataset(out, profile_name: str | None = None, workers: int | None = No
     mpath = out / "manifest.json"
     if mpath.exists():
         old = fmt.read_manifest(out)
+        if old.get("world_revision") != WORLD_REVISION and {k: old.get(k) for k in man if k != "world_revision"} == \
+                {k: v for k, v in man.items() if k != "world_revision"}:
+            raise StyletalkerError(f"{out} holds a dataset of world revision {old.get('world_revision', 1)}, and this "
+                                   f"version draws revision {WORLD_REVISION}: use another --out or delete the folder")
         if {k: old.get(k) for k in man} != man:
             raise StyletalkerError(f"{out} holds a different dataset (its manifest differs): use another --out "
                                    f"or delete the folder")

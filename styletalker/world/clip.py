@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import behaviour, head, render
+from . import WORLD_REVISION, behaviour, head, render
 
 if TYPE_CHECKING:                                                # speech is imported lazily at run time
     from .. import tts
@@ -79,6 +79,7 @@ def make_clip(identity: torch.Tensor, text: str, voice: str, style: str, seed: i
         words=[(w.text, round(w.start, 4), round(w.end, 4)) for w in speech.words],
         blinks=[(round(s, 4), round(d, 4)) for s, d in blink_events],
         identity_factors=dict(zip(head.IDENTITY_FACTORS, [round(float(v), 5) for v in identity])),
-        lip_lead_s=behaviour.LIP_LEAD_S, fps=fps, sample_rate=sample_rate, resolution=resolution,
+        lip_lead_s=behaviour.LIP_LEAD_S, world_revision=WORLD_REVISION, fps=fps, sample_rate=sample_rate,
+        resolution=resolution,
     )
     return Clip(frames, audio, labels, meta, fps, sample_rate)

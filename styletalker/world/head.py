@@ -85,8 +85,10 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
     fw = 0.82 + 0.36 * f("face_width")                            # cheek half-width
     fl = 0.85 + 0.30 * f("face_length")                           # vertical scale below the eyes
     jaw, round_, width, closure = (frame[k][:, None] for k in ("jaw_open", "round", "width", "closure"))
-    base_hw = 0.23 + 0.12 * f("mouth_width")                      # the identity's mouth half-width
-    hw = base_hw * (0.88 + 0.24 * width) * (1 - 0.30 * round_)
+    # The identity's mouth half-width: about the distance between the pupils, as in real faces. Narrower mouths (0.23 +
+    # 0.12 before world revision 2) made dlib, whose shape prior is learned on real faces, misplace the lip corners.
+    base_hw = 0.32 + 0.10 * f("mouth_width")
+    hw = base_hw * (0.88 + 0.24 * width) * (1 - 0.15 * round_)
     # jaw_open is the mouth's aspect: the inner-lip gap over the mouth's current width (about 0.65 when wide open).
     gap = 1.3 * hw * jaw * (1 - closure)
 
@@ -126,7 +128,9 @@ def head_shape(identity: torch.Tensor, frame: dict[str, torch.Tensor]) -> HeadSh
 
     def eye(cx, openness, outer_sign):
         lower = 0.45 * eh * (0.7 + 0.3 * openness)
-        upper = lower + (-eh - lower) * openness                  # closed eye: upper lid meets lower lid
+        # The upper lid falls faster as the eye closes (openness ** 1.6), so an eye labelled 0.25 open shows a sliver,
+        # not the iris; at 0 the upper lid meets the lower lid.
+        upper = lower + (-eh - lower) * openness.clamp(min=0.0) ** 1.6
         xs = torch.cat([cx + outer_sign * ew, cx + outer_sign * ew / 3, cx - outer_sign * ew / 3,
                         cx - outer_sign * ew, cx - outer_sign * ew / 3, cx + outer_sign * ew / 3], 1)
         ys = torch.cat([0.02 * torch.ones_like(cx), upper, upper, 0.03 * torch.ones_like(cx), lower, lower], 1)

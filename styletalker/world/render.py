@@ -158,12 +158,13 @@ def render(identity: torch.Tensor, frame: dict[str, torch.Tensor], resolution: i
         paint(small(ellipse(lm[:, i], torch.stack([0.05 * ppu[:, 0], 0.028 * ppu[:, 0]], -1), n=10)) * 0.8,
               col["skin"] * 0.35)
 
-    # Mouth: lips, the dark inside, the upper teeth, and the line between the lips.
+    # Mouth: lips, the dark inside (near black, as a shadowed mouth is), a narrow band of upper teeth, and the line
+    # between the lips. Brighter or taller teeth make dlib take their edge for the inner lip.
     paint(small(smooth_closed(lm[:, 48:60], 2)), col["lips"])
     inner = small(smooth_closed(lm[:, 60:68], 2))
-    paint(inner, torch.tensor([0.25, 0.06, 0.06]).expand(b, 3))
+    paint(inner, torch.tensor([0.06, 0.02, 0.02]).expand(b, 3))
     top = lm[:, 60:65]
-    teeth = torch.cat([top, top.flip(1) + torch.stack([torch.zeros(b), 0.045 * ppu[:, 0]], -1)[:, None]], 1)
+    teeth = torch.cat([top, top.flip(1) + torch.stack([torch.zeros(b), 0.03 * ppu[:, 0]], -1)[:, None]], 1)
     paint(small(teeth) * inner * 0.35, torch.tensor([0.92, 0.90, 0.84]).expand(b, 3))
     seam = stroke(smooth_open(lm[:, [60, 61, 62, 63, 64]], 2), 0.025 * ppu.expand(b, 9))
     paint(small(seam) * 0.8, col["lips"] * 0.45)
