@@ -116,7 +116,8 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
 def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
     """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT.
 
-    The cache is keyed by the encoder's weights (codes.key holds their fingerprint): another encoder recomputes it."""
+    The cache is keyed by the encoder's weights and the frames (codes.key holds a fingerprint of both: the weights, the
+    frame count and every 97th frame): another encoder, or a dataset rebuilt by another world revision, recomputes it."""
     import hashlib
 
     from tqdm.auto import tqdm
@@ -127,8 +128,10 @@ def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = T
     h = hashlib.sha256()
     for v in E.state_dict().values():
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    key = h.hexdigest()
     n = int(windows.offsets[-1])
+    h.update(str(n).encode())
+    h.update(np.ascontiguousarray(windows.frames[::97]).tobytes())
+    key = h.hexdigest()
     if path.exists() and key_path.exists() and key_path.read_text().strip() == key:
         codes = np.load(path, mmap_mode="r")
         if len(codes) == n:
