@@ -101,10 +101,10 @@ def test_landmark_units_roundtrip_and_regressor_learns(small_dataset):
     net = LandmarkNet(landmark_config("quick"))
     stage = LandmarkStage(net, bank, lm, batch=16, lr=2e-3)
     first = [stage.step(i)["rms_px"] for i in range(5)]
-    for i in range(5, 60):
+    for i in range(5, 120):
         stage.step(i)
-    log = [stage.step(i)["rms_px"] for i in range(60, 70)]
-    assert np.mean(log) < 0.5 * np.mean(first)
+    log = [stage.step(i)["rms_px"] for i in range(120, 130)]
+    assert np.mean(log) < 0.5 * np.mean(first)   # 0.37 on world revision 2 (0.58 after the 70 steps that sufficed on 1)
 
 
 def test_encoder_stage_loss_falls_and_resumes(quick_G, small_dataset, tmp_path):
