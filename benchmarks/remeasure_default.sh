@@ -18,7 +18,7 @@ mkdir -p out/logs
 #    rendering steps each, with and without the lip-sync loss
 st train talker --profile default --steps 6000 --set warmup=6000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
   > out/logs/talker_$V.log 2>&1 &
-python benchmarks/generator_bars.py --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
+python benchmarks/generator_bars.py --no-speed --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
 wait
 for k in sync nosync; do
   mkdir -p $T/talker_${V}_$k/talker

@@ -86,13 +86,13 @@ def build_dataset(out, profile_name: str | None = None, workers: int | None = No
     mpath = out / "manifest.json"
     if mpath.exists():
         old = fmt.read_manifest(out)
-        if old.get("world_revision") != WORLD_REVISION and {k: old.get(k) for k in man if k != "world_revision"} == \
-                {k: v for k, v in man.items() if k != "world_revision"}:
+        differ = [k for k in man if old.get(k) != man[k]]
+        if "world_revision" in differ:                            # manifests before revision 2 lack the key
             raise StyletalkerError(f"{out} holds a dataset of world revision {old.get('world_revision', 1)}, and this "
                                    f"version draws revision {WORLD_REVISION}: use another --out or delete the folder")
-        if {k: old.get(k) for k in man} != man:
-            raise StyletalkerError(f"{out} holds a different dataset (its manifest differs): use another --out "
-                                   f"or delete the folder")
+        if differ:
+            raise StyletalkerError(f"{out} holds a different dataset (its manifest differs: {', '.join(differ)}): "
+                                   f"use another --out or delete the folder")
     fmt.atomic_write_json(mpath, man)
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(str(out), i, cfg) for i in range(cfg.n_identities)]
