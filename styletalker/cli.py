@@ -207,16 +207,18 @@ def train_generator(args) -> None:
         save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta_of(step, seconds, False))
 
     if args.scheme == "recon":                                       # autoencoder warm start, mapping fitted
-        from .data.frames import frame_bank
+        from .data.frames import frame_bank, label_bank
         from .gan.autoencoder import train_reconstruction
         from .gan.generator import Generator
         G = init if init is not None else Generator(gen_cfg)
+        lm = label_bank(data, "train", "landmarks") if args.face_weight > 0 else None
         stage, summary = train_reconstruction(G, frame_bank(data, "train", not args.quiet), out,
                                               kimg=train_cfg.kimg, batch=train_cfg.batch,
-                                              time_limit_s=limit, progress=not args.quiet, device=dev)
+                                              time_limit_s=limit, progress=not args.quiet, device=dev,
+                                              landmarks=lm, face_weight=args.face_weight)
         meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
         meta.update(scheme="recon", reconstruction_psnr=round(summary["psnr"], 2),
-                    mapping_loss=round(summary["mapping_loss"], 4))
+                    mapping_loss=round(summary["mapping_loss"], 4), face_weight=args.face_weight)
         save_model(export, G, gen_cfg, kind="generator", meta=meta)
     else:
         stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
@@ -364,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
                    "fitted to the codes; for CPU budgets)")
+    s.add_argument("--face-weight", type=float, default=0.0, help="generator --scheme recon: extra loss weight "
+                   "at the inner-face landmarks (eyes, brows, lips; 0 = plain L1)")
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "

@@ -21,11 +21,8 @@ import torch.nn as nn
 
 from ..data.frames import to_float
 from ..training import GeneratorState
-from .autoencoder import gradient_l1
+from .autoencoder import INNER_FACE, face_weights, gradient_l1, weighted_l1  # noqa: F401 (re-exported)
 from .generator import Generator
-
-INNER_FACE = slice(17, 68)          # brows, nose, eyes, lips of the 68-point scheme (the jaw line is left out)
-
 
 @dataclasses.dataclass(frozen=True)
 class DetailConfig:
@@ -48,27 +45,6 @@ DETAIL_PRESETS = {
     "default": DetailConfig(),
     "full": DetailConfig(batch=32, steps=20000),
 }
-
-
-def face_weights(landmarks: torch.Tensor, size: int, face_weight: float, sigma_px: float) -> torch.Tensor:
-    """Per-pixel loss weights [N, 1, S, S]: 1 + face_weight * max over inner-face landmarks of a Gaussian bump.
-
-    landmarks: [N, 68, 2] as (x, y) pixel coordinates of an S x S frame; non-finite rows give weight 1 everywhere.
-    The weights are normalised to mean 1 per image, so the loss keeps the scale of a plain L1.
-    """
-    pts = landmarks[:, INNER_FACE]                                       # [N, P, 2]
-    axis = torch.arange(size, dtype=torch.float32, device=landmarks.device) + 0.5
-    dx = (axis.view(1, 1, -1) - pts[..., 0:1]) ** 2                      # [N, P, S]
-    dy = (axis.view(1, 1, -1) - pts[..., 1:2]) ** 2
-    s = sigma_px * size / 64
-    bump = torch.exp(-(dy.unsqueeze(3) + dx.unsqueeze(2)) / (2 * s * s)).amax(1)   # [N, S, S]
-    bump = torch.nan_to_num(bump, nan=0.0)
-    w = 1 + face_weight * bump
-    return (w / w.mean([1, 2], keepdim=True)).unsqueeze(1)
-
-
-def weighted_l1(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    return ((y - x).abs() * w).mean()
 
 
 class DetailStage:
