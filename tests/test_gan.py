@@ -276,11 +276,12 @@ def test_pca_directions_are_orthonormal_and_edit_moves_codes():
 def test_layer_schedule_refuses_inconsistent_bands():
     from styletalker.gan.generator import layer_schedule
     with pytest.raises(StyletalkerError, match="first_stopband"):          # a wider input band needs its stop-band
-        layer_schedule(generator_config("default", first_cutoff=8.0))
+        layer_schedule(generator_config("default", first_cutoff=20.0))
     with pytest.raises(StyletalkerError, match="num_critical"):
         layer_schedule(generator_config("default", num_critical=6))
-    s = layer_schedule(generator_config("default", first_cutoff=8.0, first_stopband=8 * 2 ** 1.1))
-    assert s["cutoffs"][0] == 8 and s["cutoffs"][-1] == 32 and all(s["stopbands"] > s["cutoffs"])
+    assert generator_config("default").first_cutoff == 8                 # the shipped preset's wide input band
+    s = layer_schedule(generator_config("default", first_cutoff=4.0, first_stopband=4 * 2 ** 1.1))
+    assert s["cutoffs"][0] == 4 and s["cutoffs"][-1] == 32 and all(s["stopbands"] > s["cutoffs"])
 
 
 def test_capacity_overfit_improves_and_reports_a_curve():

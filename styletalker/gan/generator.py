@@ -48,7 +48,8 @@ class GeneratorConfig:
 
 GENERATOR_PRESETS = {
     "quick": GeneratorConfig(resolution=32, z_dim=64, w_dim=64, num_layers=5, channel_base=768, channel_max=64),
-    "default": GeneratorConfig(),
+    "default": GeneratorConfig(first_cutoff=8.0, first_stopband=17.15),   # a wide input band: see docs/benchmarks.md
+                                                                         # (at cutoff 2 G_I learned no eyes or lips)
     "full": GeneratorConfig(resolution=128, z_dim=256, w_dim=256, num_layers=10, channel_base=8192,
                             channel_max=256),
 }
