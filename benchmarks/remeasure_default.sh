@@ -13,6 +13,11 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
+for d in $T/talker_$V $T/talker_${V}_sync $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian; do
+  if [ -e "$d" ]; then   # training resumes from a folder's checkpoint: an old run of the same name would be continued
+    echo "$d exists (an earlier run named V=$V): pick another V, or remove it to start afresh" >&2; exit 2
+  fi
+done
 # 1. the shipped talker (6,000 steps on the code terms only), beside the generator bars; then the lip-sync ablation
 #    pair branched from its step-6,000 checkpoint (copied into both folders, so training resumes there): 16
 #    rendering steps each, with and without the lip-sync loss
@@ -41,7 +46,9 @@ cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaus
   styletalker/weights/
 # 3. the bars
 python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
-python benchmarks/generation_bars.py --no-speed --threads 1 --json docs/generation_bars_default.json \
+# 8 sentences x 5 samples instead of the benchmark's 20 x 10: with the first_cutoff 8 G_I (session 9) the full protocol
+# renders 40,000 frames at about 5 frames/s on one thread, over two hours
+python benchmarks/generation_bars.py --no-speed --threads 1 --sentences 8 --samples 5 --json docs/generation_bars_default.json \
   > out/logs/generation_bars.log 2>&1 &
 wait
 python benchmarks/talker_bars.py --ablation $T/talker_${V}_nosync/talker_default_nosync \
