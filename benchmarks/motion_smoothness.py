@@ -9,7 +9,6 @@ step is far above the posterior's jitters from frame to frame (session 9: 0.61 a
 """
 import sys, json, torch, numpy as np
 torch.set_num_threads(1)
-# noqa: E402 below: the imports follow the thread setting
 from styletalker.talker.generate import load_talker
 from styletalker.inversion.invert import load_encoder, encode
 d = 'data/cache/default/.cache/test/'
