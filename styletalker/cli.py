@@ -180,6 +180,9 @@ def train_generator(args) -> None:
     from .gan.discriminator import discriminator_config
     from .gan.generator import GeneratorConfig, generator_config
     from .gan.train import gan_train_config, train_generator
+    if args.face_weight < 0 or (args.face_weight > 0 and args.scheme != "recon"):
+        raise StyletalkerError(f"--face-weight {args.face_weight:g}: the face weight is a non-negative extra loss "
+                               "weight of the reconstruction scheme; use it with --scheme recon")
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)

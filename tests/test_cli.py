@@ -42,6 +42,7 @@ def _bad_inputs(tmp_path):
         (["features", str(empty), "-o", str(tmp_path / "a.npy")], "empty.wav"),
         (["world", "--text", "hi", "-o", str(tmp_path / "nope" / "a.mp4")], "does not exist"),
         (["data", "--profile", "huge", "--out", str(tmp_path / "ds")], "unknown profile"),
+        (["train", "generator", "--face-weight", "4", "--out", str(tmp_path / "g")], "--scheme recon"),
     ]
 
 
