@@ -254,6 +254,26 @@ def test_reconstruction_scheme_learns_and_fits_the_mapping(tmp_path):
     assert torch.allclose(G.w_avg, codes.mean(0)) and (w.mean(0) - 3.0).abs().mean() < 0.3
 
 
+def test_face_weighted_reconstruction_counts_the_face_more():
+    from styletalker.gan.autoencoder import AutoencoderStage
+    bank = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)                  # mid grey: about 0 in [-1, 1]
+    bank[:, :, 10:14, 10:14] = 255                                              # a bright "eye" at (12, 12)
+    lm = torch.full((2, 68, 2), 12.0)                                           # every landmark on it
+    G = Generator(generator_config("quick"))
+    with pytest.raises(ValueError, match="landmarks"):
+        AutoencoderStage(G, bank, batch=2, face_weight=4.0)
+    with pytest.raises(ValueError, match="landmark rows"):                     # one landmark row per frame
+        AutoencoderStage(G, bank, batch=2, landmarks=lm[:1], face_weight=4.0)
+    losses = {}
+    for fw in (0.0, 4.0):
+        stage = AutoencoderStage(Generator(generator_config("quick")), bank, batch=2, landmarks=lm, face_weight=fw)
+        stage.G.synthesis.forward = lambda ws: ws.sum() * 0 + torch.zeros(len(ws), 3, 32, 32)   # renders grey
+        losses[fw] = stage.step(0)["l1"]
+    # the error is almost all on the "eye" (16 of 1,024 pixels): the weighted loss counts it twice (2.1x)
+    grey = 128 / 127.5 - 1
+    assert abs(losses[0.0] - (1008 * grey + 16 * 1.0) / 1024) < 1e-4 and losses[4.0] > 1.5 * losses[0.0]
+
+
 def test_seeded_codes_do_not_depend_on_the_batch():
     G = Generator(generator_config("quick")).eval()
     ws = G.ws_for_seeds([4, 9, 2], psi=0.8)

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..data.frames import to_float
 from ..training import GeneratorState
-from .autoencoder import INNER_FACE, face_weights, gradient_l1, weighted_l1  # noqa: F401 (re-exported)
+from .autoencoder import face_weights, gradient_l1, weighted_l1
 from .generator import Generator
 
 @dataclasses.dataclass(frozen=True)
