@@ -69,6 +69,14 @@ def weighted_l1(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tens
     return ((y - x).abs() * w).mean()
 
 
+def reconstruction_terms(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None = None):
+    """(pixel L1, image-gradient L1) of y against x; with per-pixel weights w [N, 1, S, S] (``face_weights``) both
+    are weighted (the gradient term on sqrt(w)-scaled images). Shared by the autoencoder and detail stages."""
+    if w is None:
+        return (y - x).abs().mean(), gradient_l1(y, x)
+    return weighted_l1(y, x, w), gradient_l1(y * w.sqrt(), x * w.sqrt())
+
+
 class AutoencoderStage:
     """One step: encode a batch of real frames, render, reconstruct (pixel + gradient L1); updates E and G.synthesis.
 
@@ -104,12 +112,9 @@ class AutoencoderStage:
         idx = torch.randint(len(self.bank), [self.batch], generator=self.gen)
         x = to_float(self.bank[idx.to(self.bank.device)]).to(self.device)
         y = self.G.synthesis(self.encode(x))
-        if self.landmarks is None:
-            l1, lg = (y - x).abs().mean(), gradient_l1(y, x)
-        else:
-            w = face_weights(self.landmarks[idx.to(self.landmarks.device)], x.shape[-1], self.face_weight,
-                             self.sigma_px)
-            l1, lg = weighted_l1(y, x, w), gradient_l1(y * w.sqrt(), x * w.sqrt())
+        w = None if self.landmarks is None else face_weights(self.landmarks[idx.to(self.landmarks.device)],
+                                                             x.shape[-1], self.face_weight, self.sigma_px)
+        l1, lg = reconstruction_terms(y, x, w)
         loss = l1 + self.grad_weight * lg
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..data.frames import to_float
 from ..training import GeneratorState
-from .autoencoder import face_weights, gradient_l1, weighted_l1
+from .autoencoder import face_weights, reconstruction_terms
 from .generator import Generator
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +78,7 @@ class DetailStage:
         x = to_float(self.bank[idx]).to(self.device)
         w = face_weights(self.landmarks[idx].to(self.device), x.shape[-1], cfg.face_weight, cfg.sigma_px)
         y = self.render(self.E(x))
-        l1 = weighted_l1(y, x, w)
-        lg = gradient_l1(y * w.sqrt(), x * w.sqrt())
+        l1, lg = reconstruction_terms(y, x, w)
         loss = l1 + cfg.grad_weight * lg
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
