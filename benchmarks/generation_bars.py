@@ -5,8 +5,9 @@ stage on the same frozen posterior (``styletalker train prior --prior flow|gauss
     python benchmarks/generation_bars.py [--sentences 20] [--samples 10] [--threads 2]
         [--json docs/generation_bars_default.json]
 
-prior fit         held-out motion NLL (nats per frame, m ~ q(m | Enc_I codes of test clips), every 32-frame window):
-                  flow < Gaussian.
+prior fit         held-out motion NLL (nats per frame, every 32-frame window of the test clips, at the motion each prior
+                  was fitted to: the posterior's mean on the clip's Enc_I codes, or m ~ q for priors fitted to samples,
+                  as their ``prior_target`` says): flow < Gaussian.
 multi-modality    for ``--sentences`` test clips (one sentence each, spread over the test identities), ``--samples``
                   audio-driven samples per prior (reference: the clip's first frame, audio: the clip's, seeds 0..n-1,
                   temperature 1). Each sample's head pose is estimated from its frames (the landmark regressor and a
@@ -105,6 +106,8 @@ def frechet_bootstrap(gen: dict, ref: np.ndarray, per: int, n_boot: int = 1000, 
         diffs.append(fd["flow"] - fd["gaussian"])
     d = np.array(diffs)
     d = d[np.isfinite(d)]
+    if not len(d):                                         # too few sentences for any full-rank resample
+        return dict(flow_closer_share=float("nan"), diff_p05=float("nan"), diff_p95=float("nan"), n_boot=0)
     return dict(flow_closer_share=float((d < 0).mean()), diff_p05=float(np.percentile(d, 5)),
                 diff_p95=float(np.percentile(d, 95)), n_boot=int(len(d)))
 
@@ -207,6 +210,9 @@ def main(argv=None) -> dict:
     G, E, Ev = load_frozen(a)
     priors = {"flow": load_talker(strip(a.talker)).eval(), "gaussian": load_talker(strip(a.gaussian)).eval()}
     assert priors["flow"].cfg.prior == "flow" and priors["gaussian"].cfg.prior == "gaussian", "swapped talkers"
+    fitted = {k: (t.cfg.prior_target, t.cfg.prior_residual) for k, t in priors.items()}
+    if fitted["flow"] != fitted["gaussian"]:             # NLLs of different targets do not compare
+        raise SystemExit(f"the priors were fitted differently (target, residual): {fitted}; refit one of them")
     lm_net, fa = load_landmarks(), FaceAnalyzer()
     bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, threads=a.threads)
 

@@ -94,10 +94,10 @@ def test_elbo_kl_matches_the_analytic_kl_to_the_prior(cfg):
     assert torch.allclose(terms[0]["kl"], expect, atol=1e-4)
 
 
-@pytest.mark.parametrize("prior", ["gaussian", "flow"])
-def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, prior):
+@pytest.mark.parametrize("prior,residual", [("gaussian", False), ("flow", False), ("gaussian", True), ("flow", True)])
+def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, prior, residual):
     torch.manual_seed(0)
-    net = Talker(dataclasses.replace(cfg, prior=prior))
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=residual))
     _randomise(net.prior.cell, 4)
     _randomise(net.prior.head, 5)
     ws_ref, _, mel = _inputs(cfg)
@@ -114,6 +114,62 @@ def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, pr
     assert cold.std() < m1.std()
     with pytest.raises(ValueError):
         net.prior.sample(a, e, temperature=0.0)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "flow"])
+def test_a_residual_prior_models_the_step_from_its_anchor(cfg, prior):
+    """log p(m_t | h_t) of a residual prior is its conditional density at m_t - b_t, b_t = (1 - k) m_(t-1) (a shift:
+    no Jacobian); its Gaussian mean sits on b_t; without steps its samples relax to 0 geometrically."""
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True))
+    _randomise(net.prior, 4)
+    ws_ref, _, mel = _inputs(cfg)
+    a, e = net.audio(mel), net.e_ref(ws_ref)
+    g = torch.Generator().manual_seed(1)
+    m = torch.randn(B, T, cfg.motion_dim, generator=g)
+    k = torch.sigmoid(net.prior.pull).detach()
+    assert (k > 0).all() and (k < 1).all()
+    with torch.no_grad():
+        h = net.prior.contexts(m, a, e)
+        prev = torch.cat([torch.zeros(B, 1, cfg.motion_dim), m[:, :-1]], 1)
+        anchor = (1 - k) * prev
+        expect = net.prior.conditional_log_prob((m - anchor).flatten(0, 1), h.flatten(0, 1)).view(B, T)
+        assert torch.allclose(net.prior.log_prob(m, a, e), expect, atol=1e-5)
+        # not the absolute prior's number: the same weights read m_t itself there
+        absolute = Talker(dataclasses.replace(cfg, prior=prior)).prior
+        absolute.load_state_dict(net.prior.state_dict(), strict=False)
+        assert not torch.allclose(absolute.log_prob(m, a, e), expect, atol=1e-3)
+        mu, _ = net.prior.distribution(m, a, e)
+        assert torch.allclose(mu - anchor, net.prior.params(h)[0], atol=1e-6)
+        # with the step head zeroed (and the flow the identity), a near-zero temperature leaves only the anchor:
+        # m_t = (1 - k)^(t+1) m_start, a bounded relaxation, not a drift
+        net.prior.head.weight[:cfg.motion_dim].zero_()
+        net.prior.head.bias[:cfg.motion_dim].zero_()
+        if prior == "flow":
+            for p in net.prior.flow.parameters():
+                p.zero_()                                # zuko's splines at zero parameters are the identity
+        start = dict(h=torch.zeros(B, cfg.hidden), m=torch.full((B, cfg.motion_dim), 0.7))
+        still, _ = net.prior.sample(a, e, temperature=1e-6, state=start, gen=g)
+    decay = (1 - k) ** torch.arange(1, T + 1, dtype=torch.float32)[:, None]          # [T, M]
+    assert torch.allclose(still, 0.7 * decay.expand(B, T, -1), atol=1e-4)
+
+
+def test_a_mean_target_prior_is_fitted_to_the_posterior_mean(cfg):
+    torch.manual_seed(0)
+    ws_ref, ws, mel = _inputs(cfg)
+    nets = {t: Talker(dataclasses.replace(cfg, prior_target=t)) for t in ("sample", "mean")}
+    nets["mean"].load_state_dict(nets["sample"].state_dict())
+    _randomise(nets["mean"].posterior, 3)
+    nets["sample"].load_state_dict(nets["mean"].state_dict())
+    with torch.no_grad():
+        mu, _ = nets["mean"].posterior(ws, ws_ref)
+        expect = nets["mean"].prior.log_prob(mu, nets["mean"].audio(mel), nets["mean"].e_ref(ws_ref))
+        lp = [nets["mean"].motion_log_prob(ws_ref, mel, ws, torch.Generator().manual_seed(k)) for k in (0, 1)]
+        noisy = nets["sample"].motion_log_prob(ws_ref, mel, ws, torch.Generator().manual_seed(0))
+    assert torch.allclose(lp[0], expect) and torch.equal(lp[0], lp[1])     # no draw: the same for any generator
+    assert not torch.allclose(noisy, expect)
+    with pytest.raises(ValueError, match="prior_target"):
+        Talker(dataclasses.replace(cfg, prior_target="median"))
 
 
 def _flow_prior(cfg, seed=0):

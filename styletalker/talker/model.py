@@ -25,6 +25,8 @@ class Talker(nn.Module):
         self.ref = nn.Sequential(nn.Linear(cfg.num_ws * cfg.w_dim, cfg.hidden), nn.LeakyReLU(0.2))
         if cfg.prior not in PRIORS:
             raise ValueError(f"unknown prior {cfg.prior!r}: one of {', '.join(PRIORS)}")
+        if cfg.prior_target not in ("sample", "mean"):
+            raise ValueError(f"unknown prior_target {cfg.prior_target!r}: sample or mean")
         self.prior = PRIORS[cfg.prior](cfg)
 
     def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
@@ -48,11 +50,17 @@ class Talker(nn.Module):
 
     def motion_log_prob(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_video: torch.Tensor,
                         gen: torch.Generator | None = None) -> torch.Tensor:
-        """The prior's fit to a clip's motion: log p(m_t | m_<t, a, e_ref) at m ~ q(m | ws_video), [B, T].
-        Differentiable in the prior only (the posterior sample and the features are taken without gradient)."""
+        """The prior's fit to a clip's motion: log p(m_t | m_<t, a, e_ref) at m ~ q(m | ws_video), or at q's mean where
+        ``cfg.prior_target`` is "mean", [B, T]. Differentiable in the prior only (the posterior sample and the
+        features are taken without gradient).
+
+        The mean is the trajectory the posterior infers, and what motion-controllable mode feeds the manipulation
+        module; a sample adds q's noise, drawn independently per frame, which a prior fitted to it learns as spread
+        and reproduces as frame-to-frame jitter (session 10, docs/benchmarks.md)."""
         with torch.no_grad():
             a, e_ref = self.audio(mel), self.e_ref(ws_ref)
-            m = reparameterise(*self.posterior(ws_video, ws_ref), gen)
+            mu, log_sigma = self.posterior(ws_video, ws_ref)
+            m = mu if self.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
         return self.prior.log_prob(m, a, e_ref)
 
     @torch.no_grad()

@@ -240,7 +240,10 @@ class PriorStage:
 
         min_prior  E_{windows} E_{m ~ q(m | codes)} [ -1/T sum_t log p(m_t | m_<t, a, W+_ref) ]
 
-    which is the prior's part of the ELBO's KL (the entropy of q does not depend on the prior). Everything but
+    which is the prior's part of the ELBO's KL (the entropy of q does not depend on the prior), or, with
+    ``prior_target = "mean"`` (what ``styletalker train prior`` fits by default since session 10), the same at m = q's
+    mean: the trajectory the posterior infers, without q's per-frame noise, which a prior fitted to samples learns as
+    spread and reproduces as jitter (:meth:`Talker.motion_log_prob`). Everything but
     ``talker.prior`` is frozen, and no frame is rendered, so a step costs milliseconds; both priors (flow, Gaussian)
     are fitted this same way, so their held-out negative log-likelihoods compare fairly."""
 
@@ -270,9 +273,11 @@ class PriorStage:
 @torch.no_grad()
 def motion_nll(talker: Talker, windows: ClipWindows, codes: np.ndarray, window: int = 32, samples: int = 4,
                seed: int = 0) -> float:
-    """Held-out fit of a prior: mean -log p(m_t | m_<t, a, W+_ref) per frame (nats), m ~ q(m | codes of the clip),
-    over every non-overlapping window of every clip (the first frame of the clip is the reference)."""
+    """Held-out fit of a prior: mean -log p(m_t | m_<t, a, W+_ref) per frame (nats) at the motion it was fitted to
+    (``talker.cfg.prior_target``: ``samples`` draws m ~ q(m | codes of the clip), or q's mean, one pass), over every
+    non-overlapping window of every clip (the first frame of the clip is the reference)."""
     gen = torch.Generator().manual_seed(seed)
+    samples = 1 if talker.cfg.prior_target == "mean" else samples
     lengths = np.asarray(windows.index["lengths"])
     total, n = 0.0, 0
     for ci, L in enumerate(lengths):

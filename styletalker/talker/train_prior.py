@@ -9,8 +9,8 @@ from ..errors import StyletalkerError
 
 
 def train_prior(args) -> None:
-    """``styletalker train prior --prior flow|gaussian [--talker NAME]``: base talker default
-    out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as talker_P (flow)
+    """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]``: base
+    talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as talker_P (flow)
     or talker_P_gaussian, with the held-out motion NLL in its metadata."""
     import dataclasses
 
@@ -35,12 +35,20 @@ def train_prior(args) -> None:
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
                                f"or pass --talker NAME")
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
-    cfg = dataclasses.replace(vae.cfg, prior=kind)
+    cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
     # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
     # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
-    net.prior.load_state_dict(vae.prior.state_dict(), strict=kind == "gaussian")
+    missing, _ = net.prior.load_state_dict(vae.prior.state_dict(), strict=False)
+    new = {k for k in missing if not k.startswith("flow.") and k != "pull"}
+    if new or (kind == "gaussian" and missing and not cfg.prior_residual):
+        raise StyletalkerError(f"the base talker's prior lacks {sorted(new or missing)}: is {base} a talker?")
+    if cfg.prior_residual and not vae.cfg.prior_residual:
+        # the joint prior's head predicts m_t; a residual head predicts the step, which starts at 0 ("stay")
+        with torch.no_grad():
+            net.prior.head.weight[:cfg.motion_dim].zero_()
+            net.prior.head.bias[:cfg.motion_dim].zero_()
     data = ensure_dataset(args.data, prof, args.quiet)
     E = load_encoder(profile_model("encoder", "encoder", prof), device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
