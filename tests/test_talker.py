@@ -391,7 +391,8 @@ def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_pat
         assert set(tmp_path.rglob("*")) == before
 
 
-def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path):
+@pytest.mark.parametrize("residual,target", [(False, "sample"), (True, "mean")])   # session 9's and the shipped fit
+def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target):
     import numpy as np
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import PriorStage, motion_nll, talker_train_config
@@ -401,7 +402,7 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     walk = torch.randn(n, cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05        # smooth, clip-like codes
     codes = walk.numpy().astype(np.float16)
     torch.manual_seed(0)
-    net = Talker(dataclasses.replace(cfg, prior="flow"))
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target))
     _randomise(net.posterior, 3)
     frozen = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("prior.")}
     tcfg = talker_train_config("quick", batch=8, window=8)
