@@ -35,7 +35,8 @@ st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --ckp
 st train talker --profile default --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_sync \
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 wait
-# 2. the two priors on the frozen posterior
+# 2. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
+#    session 10; --absolute --target sample gives session 9's)
 st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \

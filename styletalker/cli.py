@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "
-                   "--set warmup=6000 (code terms only for all 6000 steps)")
+                   "--set warmup=6000 (code terms only for all 6000 steps); prior: the same, e.g. --set window=64")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

@@ -17,7 +17,7 @@ def train_prior(args) -> None:
     import torch
 
     from ..checkpoint import load_model, read_model_info, save_model
-    from ..cli import ensure_dataset
+    from ..cli import _config_overrides, ensure_dataset
     from ..config import profile
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
@@ -26,8 +26,9 @@ def train_prior(args) -> None:
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
-    from .train import PriorStage, code_bank, motion_nll, talker_train_config
+    from .train import PriorStage, TalkerTrainConfig, code_bank, motion_nll, talker_train_config
     prof = profile(args.profile)
+    set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
     dev = pick_device(args.device)
     kind = args.prior or "flow"
     base = pathlib.Path(args.talker) if args.talker else pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}"
@@ -53,7 +54,7 @@ def train_prior(args) -> None:
     E = load_encoder(profile_model("encoder", "encoder", prof), device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
-    tcfg = talker_train_config(prof, **{**sizes, **over})
+    tcfg = talker_train_config(prof, **{**sizes, **set_over, **over})
     name = f"talker_{prof}" + ("" if kind == "flow" else "_gaussian")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"prior_{prof}_{kind}"
     export = pathlib.Path(args.export) if args.export else out / name
