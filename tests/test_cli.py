@@ -97,3 +97,11 @@ def test_train_talker_set_is_checked_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc != 0 and "warmup" in err and "Traceback" not in err
     assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written
+
+
+def test_train_prior_set_is_checked_before_any_work(tmp_path, capsys):
+    rc = main(["train", "prior", "--profile", "quick", "--data", str(tmp_path / "none"), "--set", "windows=64",
+               "--talker", str(tmp_path / "talker"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "window" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written

@@ -42,7 +42,7 @@ class TalkerConfig:
     prior: str = "gaussian"        # motion prior: gaussian (autoregressive) or flow (issue 7)
     mouth_rank: int = 1            # W+ directions that move the mouth, hidden from the motion posterior (0: none)
     flow_transforms: int = 2       # spline coupling layers of the flow prior (alternating halves)
-    prior_residual: bool = False   # the prior models the step m_t - m_(t-1) (prior.py; second-stage priors use it)
+    prior_residual: bool = False   # the prior models the step m_t - (1 - k) m_(t-1), learnt pull k (prior.py)
     prior_target: str = "sample"   # what the second-stage prior fits: m ~ q ("sample") or q's mean ("mean")
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
 

@@ -76,7 +76,7 @@ class ARPrior(nn.Module):
     def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
         super().__init__()
         self.cfg = cfg
-        self.residual = bool(getattr(cfg, "prior_residual", False))
+        self.residual = cfg.prior_residual
         if self.residual:                  # the anchor's pull k = sigmoid(pull), per motion dimension (docstring)
             self.pull = nn.Parameter(torch.full((cfg.motion_dim,), -3.0))
         self.ref_dim = ref_dim or cfg.hidden

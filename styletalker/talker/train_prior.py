@@ -10,8 +10,9 @@ from ..errors import StyletalkerError
 
 def train_prior(args) -> None:
     """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]``: base
-    talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as talker_P (flow)
-    or talker_P_gaussian, with the held-out motion NLL in its metadata."""
+    talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as
+    talker_P (flow) or talker_P_gaussian, with the held-out motion NLL in its metadata. Since session 10 the prior is
+    residual and fitted to the posterior's mean by default (``styletalker.talker.prior``)."""
     import dataclasses
 
     import torch
@@ -42,9 +43,9 @@ def train_prior(args) -> None:
     # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
     # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
     missing, _ = net.prior.load_state_dict(vae.prior.state_dict(), strict=False)
-    new = {k for k in missing if not k.startswith("flow.") and k != "pull"}
-    if new or (kind == "gaussian" and missing and not cfg.prior_residual):
-        raise StyletalkerError(f"the base talker's prior lacks {sorted(new or missing)}: is {base} a talker?")
+    lacking = sorted(k for k in missing if not k.startswith("flow.") and k != "pull")   # those two may be new here
+    if lacking:
+        raise StyletalkerError(f"the base talker's prior lacks {lacking}: is {base} a trained talker?")
     if cfg.prior_residual and not vae.cfg.prior_residual:
         # the joint prior's head predicts m_t; a residual head predicts the step, which starts at 0 ("stay")
         with torch.no_grad():
