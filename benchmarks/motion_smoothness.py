@@ -2,12 +2,17 @@
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
+        [--temperature 1.0] [--long 0]
 
 For --clips test clips spread over the test split: the posterior mean m_t of the clip's Enc_I codes
 (motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, temperature 1, seed 0).
 Prints the mean |m_t - m_(t-1)| and the norm of the per-dimension std over the clip for both, and the mean
 frame-to-frame step of the Enc_I codes themselves. A prior whose step is far above the posterior's jitters from frame
 to frame (session 9: 0.61 against 0.12; docs/benchmarks.md).
+
+``--long N`` also samples N frames in 250-frame chunks with the state carried, as ``styletalker generate`` does for
+long audio (the test split's audio, tiled; the first test clip's reference), and prints the largest |m_t| and the
+spread of the first and last 250 frames: a prior whose motion drifts shows it there (session 10: 7,500 frames).
 """
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ def main(argv=None) -> np.ndarray:
     ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
     ap.add_argument("--data", default="data/cache/default")
     ap.add_argument("--clips", type=int, default=8)
+    ap.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
+    ap.add_argument("--long", type=int, default=0, metavar="N", help="also sample N frames in chunks (0: no)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     d = pathlib.Path(a.data) / ".cache" / "test"                  # the test split's cache (styletalker data builds it)
@@ -51,11 +58,25 @@ def main(argv=None) -> np.ndarray:
         with torch.no_grad():
             ws = encode(E, x)[None]
             mp = T.motion_of(ws)
-            mq, _ = T.prior.sample(T.audio(me), T.e_ref(ws[:, 0]), 1.0, None, torch.Generator().manual_seed(0))
+            mq, _ = T.prior.sample(T.audio(me), T.e_ref(ws[:, 0]), a.temperature, None,
+                                   torch.Generator().manual_seed(0))
         rows.append((step(mp), spread(mp), step(mq), spread(mq), step(ws)))
     r = np.mean(rows, 0)
-    print(f"{a.talker}: posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior step {r[2]:.3f} / spread {r[3]:.3f}; "
-          f"Enc_I code step {r[4]:.3f}")
+    print(f"{a.talker} (temperature {a.temperature:g}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior step "
+          f"{r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
+    if a.long:
+        x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        me = np.asarray(mel[:min(len(mel), a.long)], np.float32)
+        me = torch.from_numpy(np.resize(me, (a.long, *me.shape[1:])))[None]          # tiled to N frames
+        with torch.no_grad():
+            feats, e = T.audio(me), T.e_ref(encode(E, x))
+            gen, state, chunks = torch.Generator().manual_seed(0), None, []
+            for s in range(0, a.long, 250):
+                m, state = T.prior.sample(feats[:, s:s + 250], e, a.temperature, state, gen)
+                chunks.append(m)
+        m = torch.cat(chunks, 1)
+        print(f"{a.long} chunked frames: max |m_t| {m[0].norm(dim=-1).max():.2f}, step {step(m):.3f}, spread of the "
+              f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}")
     return r
 
 

@@ -367,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "out/train/talker_<profile>/talker_<profile>)")
     s.add_argument("--target", default="mean", choices=["mean", "sample"], help="prior: fit the posterior's mean "
                    "trajectory (default; smooth samples) or samples m ~ q (the ELBO's KL term)")
-    s.add_argument("--absolute", action="store_true", help="prior: model m_t itself, not the step m_t - m_(t-1) "
-                   "(the session-9 prior)")
+    s.add_argument("--absolute", action="store_true", help="prior: model m_t itself, not its step from "
+                   "(1 - k) m_(t-1) with a learnt pull k (the session-9 prior)")
     s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "

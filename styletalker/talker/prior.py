@@ -89,13 +89,11 @@ class ARPrior(nn.Module):
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
         """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
-        B, T = a.shape[:2]
-        state = state or self.init_state(B, a.device)
-        h, prev, hs = state["h"], state["m"], []
-        for t in range(T):
-            h = self.cell(torch.cat([prev, a[:, t], e_ref], -1), h)
+        state = state or self.init_state(a.shape[0], a.device)
+        prev, h, hs = self.previous(m, state), state["h"], []
+        for t in range(a.shape[1]):
+            h = self.cell(torch.cat([prev[:, t], a[:, t], e_ref], -1), h)
             hs.append(h)
-            prev = m[:, t]
         return torch.stack(hs, 1)
 
     def previous(self, m: torch.Tensor, state: dict | None = None) -> torch.Tensor:
