@@ -441,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .device import keep_freed_memory
+    keep_freed_memory()                                             # this process renders: see there
     try:
         if getattr(args, "profile", None) is not None:
             from .config import profile

@@ -33,3 +33,27 @@ def _fast(dev: torch.device) -> torch.device:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     return dev
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS at once.
+
+    Rendering allocates and frees the same large tensors frame after frame. By default glibc serves each one with
+    a fresh mmap and unmaps it when freed, so every frame pays page faults for memory it just gave back: on the
+    2-core CPU that was a quarter to a half of the CPU time of ``styletalker generate`` (docs/benchmarks.md,
+    issue 7). Raising the mmap threshold and the trim threshold (``mallopt``) keeps that memory in the process.
+    Called by the command line only, which owns its process; a library must not change its host's allocator.
+    Returns whether it took effect (False off glibc, e.g. macOS, where nothing changes)."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if name is None or "libc.so" not in name:                          # glibc only
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3                        # glibc's malloc.h parameter numbers
+    # 1 GiB; glibc versions that cap the threshold (at 32 MiB on 64-bit) refuse it, and take their cap
+    mmap_ok = bool(mallopt(m_mmap_threshold, 1 << 30) or mallopt(m_mmap_threshold, 32 << 20))
+    return mmap_ok and bool(mallopt(m_trim_threshold, (1 << 31) - 1))

@@ -15,7 +15,7 @@ from styletalker.errors import StyletalkerError
 from styletalker.gan.discriminator import Discriminator, discriminator_config, minibatch_stddev
 from styletalker.gan.filters import (apply_separable, frequency_response, lowpass_filter, resample_matrix,
                                      upfirdn2d, upfirdn2d_reference)
-from styletalker.gan.generator import (Generator, generator_config, layer_schedule, modulate_weights,
+from styletalker.gan.generator import (Generator, SynthesisInput, generator_config, layer_schedule, modulate_weights,
                                        modulated_conv2d)
 from styletalker.gan.metrics import eq_t, frechet_distance, translate_integer
 from styletalker.gan.train import (d_logistic_loss, d_r1_penalty, g_nonsaturating_loss,
@@ -116,6 +116,7 @@ def test_synthesis_without_a_graph_equals_the_differentiable_one():
     # without a graph the layers take their in-place branch; it must give the differentiable branch's images
     torch.manual_seed(0)
     G = Generator(generator_config("quick")).eval()
+    G.synthesis.cpu_micro_batch = 0                                  # one pass, like the graph's: equal bits
     ws = G.mapping(torch.randn(4, G.cfg.z_dim)).detach().requires_grad_(True)
     with_graph = G.synthesis(ws)
     with_graph.square().mean().backward()
@@ -124,6 +125,44 @@ def test_synthesis_without_a_graph_equals_the_differentiable_one():
         ws_copy = ws.detach().clone()
         without = G.synthesis(ws_copy)
     assert torch.equal(without, with_graph.detach()) and torch.equal(ws_copy, ws.detach())   # inputs untouched
+
+
+def test_fourier_features_equal_the_full_grid_formula():
+    # the input layer computes sin(2 pi (f . x + phi)) from separable x and y factors; check it against the grid
+    torch.manual_seed(0)
+    inp = SynthesisInput(w_dim=8, channels=6, size=12, rate=8.0, bandwidth=2.0)
+    phi = torch.rand(2)                                              # a user translation moves the phases
+    inp.transform[:2, 2] = phi
+    x = inp(torch.randn(3, 8))                                       # a fresh affine gives the identity transform
+    axis = ((torch.arange(12) + 0.5) / 12 * 2 - 1) * (0.5 * 12 / 8.0)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    arg = inp.freqs[:, 0, None, None] * gx + inp.freqs[:, 1, None, None] * gy + inp.phases[:, None, None]
+    arg = arg + (inp.freqs @ phi)[:, None, None]
+    ref = torch.einsum("oc,chw->ohw", inp.weight / math.sqrt(6), torch.sin(2 * math.pi * arg))
+    assert x.shape == (3, 6, 12, 12) and torch.allclose(x, ref.expand(3, -1, -1, -1), atol=1e-5)
+
+
+def test_micro_batched_synthesis_renders_the_batch_in_one_pass_images():
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    ws = G.sample_ws(5, seed=1)
+    calls = []
+    G.synthesis.input.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    with torch.no_grad():
+        G.synthesis.cpu_micro_batch = 2
+        split = G.synthesis(ws)
+        assert calls == [2, 2, 1]                                    # 5 images in micro-batches of 2
+        G.synthesis.cpu_micro_batch = 0
+        whole = G.synthesis(ws)
+        assert calls[3:] == [5]
+    assert torch.allclose(split, whole, atol=1e-5) and not torch.equal(split[:2], split[2:4])
+    G.synthesis.cpu_micro_batch = 2
+    calls.clear()
+    G.synthesis(ws).sum().backward()                                 # with a graph: one pass
+    G.train()
+    with torch.no_grad():                                            # training mode (magnitude EMA): one pass
+        G.synthesis(ws)
+    assert calls == [5, 5]
 
 
 def test_translate_integer_and_eq_t():
