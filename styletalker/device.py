@@ -40,8 +40,9 @@ def keep_freed_memory() -> bool:
 
     Rendering allocates and frees the same large tensors frame after frame. By default glibc serves each one with
     a fresh mmap and unmaps it when freed, so every frame pays page faults for memory it just gave back: on the
-    2-core CPU that was a quarter to a half of the CPU time of ``styletalker generate`` (docs/benchmarks.md,
-    issue 7). Raising the mmap threshold and the trim threshold (``mallopt``) keeps that memory in the process.
+    2-core CPU, 2.3-2.7 s of system time in the 20 s of CPU time ``styletalker generate`` took for an 8.5-second
+    sentence, 0.3-0.4 s with this (docs/benchmarks.md, issue 3). Raising the mmap threshold and the trim threshold
+    (``mallopt``) keeps that memory in the process.
     Called by the command line only, which owns its process; a library must not change its host's allocator.
     Returns whether it took effect (False off glibc, e.g. macOS, where nothing changes)."""
     import ctypes

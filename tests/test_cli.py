@@ -105,3 +105,12 @@ def test_train_prior_set_is_checked_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc != 0 and "window" in err and "Traceback" not in err
     assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_the_command_line_keeps_freed_memory_in_a_fresh_process():
+    # mallopt takes effect on glibc (what the CLI relies on); a fresh process, so this one's allocator is untouched
+    code = ("import ctypes, ctypes.util, sys; from styletalker.device import keep_freed_memory; "
+            "glibc = 'libc.so' in (ctypes.util.find_library('c') or ''); "
+            "sys.exit(0 if keep_freed_memory() == glibc else 1)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

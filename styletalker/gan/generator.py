@@ -301,8 +301,9 @@ class SynthesisNetwork(nn.Module):
                 filter_size=cfg.filter_size, lrelu_upsampling=cfg.lrelu_upsampling, filtered=cfg.filtered))
 
     # Without a graph on a CPU, a batch is rendered in micro-batches of this many images: every layer's largest
-    # tensor (the non-linearity's, [n, 96, 170, 170] at 64 px) then stays small enough for the CPU's caches, and
-    # the same batch renders 2-2.5x faster than in one pass (docs/benchmarks.md, issue 3). 0 turns it off.
+    # tensor (the non-linearity's, [n, 96, 170, 170] at 64 px) then stays at 22 MB, which spares the page faults
+    # of mapping a fresh buffer at every layer (over 40 % of the CPU time at batch 32) and keeps the arithmetic in
+    # the caches: the same batch renders 2-2.5x faster than in one pass (docs/benchmarks.md, issue 3). 0: off.
     cpu_micro_batch = 2
 
     def forward(self, ws: torch.Tensor, frozen: int = 0) -> torch.Tensor:
