@@ -26,6 +26,7 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.generator_bars import synthesis_speed           # noqa: E402  (issue 3's speed measurement)
 from styletalker.checkpoint import save_model                    # noqa: E402
 from styletalker.cli import _config_overrides                    # noqa: E402
 from styletalker.data.frames import frame_bank, to_float         # noqa: E402
@@ -143,16 +144,7 @@ def main(argv=None) -> dict:
     res["distilled"] = dict(step=step, seconds=round(time.time() - t0, 1), images=step * a.batch, **scores())
     save_model(pathlib.Path(a.out) / "generator", S, cfg, kind="generator",
                meta=dict(command="python benchmarks/distill_probe.py " + " ".join(sys.argv[1:]), **res["distilled"]))
-    ws = T.sample_ws(32, seed=0)
-    speed = {}
-    with torch.no_grad():
-        for name, G in (("teacher", T), ("student", S)):
-            G.synthesis(ws[:4])
-            t = time.perf_counter()
-            for _ in range(2):
-                G.synthesis(ws)
-            speed[name] = 64 / (time.perf_counter() - t)
-    res["speed_img_s"] = speed
+    res["speed_img_s"] = {name: synthesis_speed(G) for name, G in (("teacher", T), ("student", S))}   # batch 32
     res["total_seconds"] = round(time.time() - t_start, 1)
     print(json.dumps({k: v for k, v in res.items() if k != "curve"}, indent=1))
     if a.json:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from styletalker.inversion.invert import SHIPPED_ENCODER, encode, load_encoder
-from styletalker.talker.generate import SHIPPED_TALKER, load_talker
+from styletalker.talker.generate import SHIPPED_TALKER, load_talker, sample_motion
 
 
 def step(m: torch.Tensor) -> float:
@@ -69,12 +69,7 @@ def main(argv=None) -> np.ndarray:
         me = np.asarray(mel[:min(len(mel), a.long)], np.float32)
         me = torch.from_numpy(np.resize(me, (a.long, *me.shape[1:])))[None]          # tiled to N frames
         with torch.no_grad():
-            feats, e = T.audio(me), T.e_ref(encode(E, x))
-            gen, state, chunks = torch.Generator().manual_seed(0), None, []
-            for s in range(0, a.long, 250):
-                m, state = T.prior.sample(feats[:, s:s + 250], e, a.temperature, state, gen)
-                chunks.append(m)
-        m = torch.cat(chunks, 1)
+            m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, a.temperature, seed=0, chunk=250)], 1)
         print(f"{a.long} chunked frames: max |m_t| {m[0].norm(dim=-1).max():.2f}, step {step(m):.3f}, spread of the "
               f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}")
     return r

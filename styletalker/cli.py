@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .device import keep_freed_memory
-    keep_freed_memory()                                             # this process renders: see there
+    keep_freed_memory()                                             # the CLI owns its process: see there
     try:
         if getattr(args, "profile", None) is not None:
             from .config import profile
