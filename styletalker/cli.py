@@ -134,6 +134,7 @@ def cmd_voices(args) -> None:
 
 TRAIN_STAGES = {                     # stage -> "module:function(args)"; each stage owns its own command code
     "generator": "styletalker.cli:train_generator",
+    "distill": "styletalker.cli:train_distill",
     "encoder": "styletalker.inversion.cli:train_encoder",
     "detail": "styletalker.inversion.cli:train_detail",
     "sync": "styletalker.sync.cli:train_sync",
@@ -150,7 +151,8 @@ def _call(target: str, args) -> None:
 
 
 def cmd_train(args) -> None:
-    """Train a model stage (generator, encoder, sync, evaluator or talker), resuming from the last checkpoint."""
+    """Train a model stage (generator, distill, encoder, detail, sync, evaluator, talker or prior), resuming from the
+    last checkpoint."""
     if args.stage not in TRAIN_STAGES:
         raise StyletalkerError(f"unknown stage {args.stage!r}: choose one of {', '.join(TRAIN_STAGES)}")
     _call(TRAIN_STAGES[args.stage], args)
@@ -234,6 +236,67 @@ def train_generator(args) -> None:
     print(f"{state}: {meta['kimg']} kimg in {meta['seconds']:.0f} s ({meta['images_per_s']} img/s on {hw}); "
           f"{'generator' if args.scheme == 'recon' else 'EMA generator'} written to {export}.safetensors (+ .json); "
           f"checkpoint in {out}")
+
+
+def train_distill(args) -> None:
+    """``styletalker train distill``: a narrower G_I distilled from the shipped one (st.gan.distill)."""
+    import hashlib
+
+    import torch
+
+    from .checkpoint import save_model
+    from .config import profile
+    from .data.frames import frame_bank
+    from .device import describe, device as pick_device
+    from .gan.distill import distill, distill_config, fidelity
+    from .gan.generator import GeneratorConfig
+    from .gan.weights import load_generator
+    from .inversion.invert import check_pair, load_encoder
+    from .paths import portable, profile_model
+    prof = profile(args.profile)
+    dev = pick_device(args.device)
+    data = ensure_dataset(args.data, prof, args.quiet)
+    tpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
+    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
+    T, E = load_generator(tpath), load_encoder(epath)
+    check_pair(E, T)
+    over = _config_overrides(args.set or ["channel_base=%d" % (T.cfg.channel_base * 2 // 3)], GeneratorConfig)
+    student = dataclasses.replace(T.cfg, **over)
+    cfg = distill_config(prof, **{k: v for k, v in dict(steps=args.steps, batch=args.batch,
+                                                         seed=args.seed).items() if v is not None})
+    name = f"generator_{prof}_distilled"
+    out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
+    export = pathlib.Path(args.export) if args.export else out / name
+    hw = describe(dev)
+    sha = hashlib.sha256(tpath.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
+
+    def meta_of(step: int, seconds: float, done: bool, rate=None) -> dict:
+        return dict(profile=prof, data=portable(data), scheme="distilled", teacher=portable(tpath),
+                    teacher_sha256=sha, encoder=portable(epath), student_overrides=over, steps=step,
+                    seconds=round(seconds, 1), images_per_s=None if rate is None else round(rate, 1), hardware=hw,
+                    finished=done, train_config=dataclasses.asdict(cfg), torch=torch.__version__)
+
+    def export_now(stage, step: int, seconds: float) -> None:
+        S = stage.S
+        was = S.training
+        save_model(export, S.eval(), student, kind="generator", meta=meta_of(step, seconds, False))
+        S.train(was)
+
+    bank = frame_bank(data, "train", not args.quiet)
+    S, summary = distill(T, E, bank, student, out, cfg, time_limit_s=args.minutes * 60 if args.minutes else None,
+                         progress=not args.quiet, device=dev, on_checkpoint=export_now,
+                         ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 250)
+    meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
+    try:
+        held = frame_bank(data, "val", False)
+    except StyletalkerError:                                       # no validation split: report on training frames
+        held = bank
+    meta.update(fidelity(S, T.cpu(), held, E))
+    save_model(export, S, student, kind="generator", meta=meta)
+    state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
+    print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; held-out PSNR to the teacher "
+          f"{meta['psnr_to_teacher']} dB (to the real frames {meta['psnr_to_real']} dB, the teacher's "
+          f"{meta['teacher_psnr_to_real']} dB); student written to {export}.safetensors (+ .json); checkpoints in {out}")
 
 
 def _config_overrides(pairs: list[str], cls) -> dict:
@@ -356,10 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--baseline", action="store_true", help="generator: train the baseline without filtered "
                    "non-linearities")
-    s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert (default: the "
-                   "shipped one, or out/train/generator_<profile>)")
-    s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G (default: the shipped "
-                   "one)")
+    s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert; distill: the "
+                   "teacher (default: the shipped one, or out/train/generator_<profile>)")
+    s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G; distill: the encoder "
+                   "whose codes are distilled (default: the shipped one)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
                    "(default flow)")
@@ -378,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "
-                   "--set warmup=6000 (code terms only for all 6000 steps); prior: the same, e.g. --set window=64")
+                   "--set warmup=6000 (code terms only for all 6000 steps); prior: the same, e.g. --set window=64; "
+                   "distill: the student's widths (default channel_base = 2/3 of the teacher's)")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

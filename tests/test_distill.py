@@ -1,0 +1,126 @@
+"""Distillation (st.gan.distill): pruning keeps the teacher's strongest channels with consistent indices, the student
+learns the teacher's images, and ``styletalker train distill`` writes a student that Enc_I still fits."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from styletalker.checkpoint import save_model
+from styletalker.cli import main as cli_main
+from styletalker.errors import StyletalkerError
+from styletalker.gan.distill import (DistillStage, check_student, channel_rms, distill_config, prune,
+                                     teacher_images)
+from styletalker.gan.generator import Generator, generator_config
+from styletalker.gan.weights import load_generator
+from styletalker.inversion.encoder import Encoder, for_generator
+from styletalker.inversion.invert import check_pair
+from styletalker.training import read_log, train
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    torch.manual_seed(0)
+    return Generator(generator_config("quick")).eval()
+
+
+def narrow(T):
+    """Two thirds of T's channel_base and three quarters of its channel_max: every level loses channels."""
+    return dataclasses.replace(T.cfg, channel_base=T.cfg.channel_base * 2 // 3, channel_max=T.cfg.channel_max * 3 // 4)
+
+
+def _kill_surplus(T, cfg, seed=0):
+    """A copy of T whose channels beyond the student's widths are dead (chosen at random positions): each layer
+    gives them zero styles, so they change nothing downstream, and each is drawn only from dead inputs, so its output
+    is zero. The pruned student must then draw exactly T's images."""
+    D = Generator(T.cfg).eval()
+    D.load_state_dict(T.state_dict())
+    g = torch.Generator().manual_seed(seed)
+    ct, cs = D.synthesis.schedule["channels"], Generator(cfg).synthesis.schedule["channels"]
+    levels = zip([ct[0], *ct[:-1]], [cs[0], *cs[:-1]])                 # the input's outputs, then each layer's
+    dead = [torch.randperm(int(t), generator=g)[:int(t) - int(s)] for t, s in levels]
+    with torch.no_grad():
+        inp = D.synthesis.input
+        inp.weight[dead[0]] = 0
+        inp.weight[:, torch.randperm(inp.channels, generator=g)[:len(dead[0])]] = 0   # unused frequencies
+        for i, layer in enumerate(D.synthesis.layers):
+            layer.affine.weight[dead[i]] = 0
+            layer.affine.bias[dead[i]] = 0
+            if i + 1 < len(dead):
+                live = torch.ones(layer.weight.shape[1], dtype=torch.bool)
+                live[dead[i]] = False
+                rows = layer.weight[dead[i + 1]]
+                rows[:, live] = 0
+                layer.weight[dead[i + 1]] = rows
+                layer.bias[dead[i + 1]] = 0
+    return D
+
+
+def test_pruning_to_the_teachers_own_widths_is_the_teacher(teacher):
+    ws = teacher.sample_ws(6, seed=1)
+    S = prune(teacher, teacher.cfg, ws)
+    with torch.no_grad():
+        assert torch.allclose(S.synthesis(ws), teacher.synthesis(ws), atol=1e-5)
+
+
+def test_a_pruned_student_draws_the_teacher_exactly_when_the_cut_channels_are_dead(teacher):
+    cfg = narrow(teacher)
+    ct, cs = teacher.synthesis.schedule["channels"], Generator(cfg).synthesis.schedule["channels"]
+    assert (cs[:-1] < ct[:-1]).all()
+    T = _kill_surplus(teacher, cfg)
+    ws = T.sample_ws(8, seed=2)
+    rms = channel_rms(T, ws)
+    ch = T.synthesis.schedule["channels"]
+    assert [len(r) for r in rms] == [int(c) for c in [ch[0], *ch[:-1]]]
+    S = prune(T, cfg, ws)
+    assert sum(p.numel() for p in S.synthesis.parameters()) < 0.7 * sum(p.numel() for p in T.synthesis.parameters())
+    with torch.no_grad():
+        y_t, y_s = T.synthesis(ws), S.synthesis(ws)
+    assert y_t.abs().mean() > 1e-3                                      # not trivially black
+    assert torch.allclose(y_s, y_t, atol=1e-4)
+    assert torch.equal(S.w_avg, T.w_avg)                                # same codes: Enc_I of T fits S
+    E = Encoder(for_generator(T), T.w_avg)
+    check_pair(E, S)
+
+
+def test_a_student_keeps_the_teachers_layout_and_is_narrower(teacher):
+    with pytest.raises(StyletalkerError, match="num_layers"):
+        check_student(teacher, dataclasses.replace(teacher.cfg, num_layers=4))
+    with pytest.raises(StyletalkerError, match="exceed"):
+        check_student(teacher, dataclasses.replace(teacher.cfg, channel_base=1024))
+    check_student(teacher, narrow(teacher))
+
+
+def test_distillation_pulls_the_student_to_the_teacher_and_resumes(teacher, tmp_path):
+    cfg = distill_config("quick", steps=40, batch=4, lr=3e-3)
+    ws = teacher.sample_ws(24, seed=3)
+    y = teacher_images(teacher, ws)
+    S = prune(teacher, narrow(teacher), ws)
+    mapping = {k: v.clone() for k, v in S.mapping.state_dict().items()}
+    train(DistillStage(S, ws, y, cfg), 25, tmp_path / "run", log_every=5, progress=False)
+    S2 = prune(teacher, narrow(teacher), ws)                             # a fresh process would start like this
+    stage = DistillStage(S2, ws, y, cfg)
+    train(stage, 40, tmp_path / "run", log_every=5, progress=False)
+    rows = read_log(tmp_path / "run")
+    assert [r["step"] for r in rows] == list(range(5, 45, 5))           # resumed at 25, nothing repeated
+    assert rows[-1]["l1"] < 0.8 * rows[0]["l1"]
+    assert all(torch.equal(v, S2.mapping.state_dict()[k]) for k, v in mapping.items())   # the mapping is T's
+    assert stage.lr(0) == pytest.approx(cfg.lr) and stage.lr(cfg.steps) == pytest.approx(cfg.lr * cfg.lr_final)
+
+
+def test_train_distill_writes_a_student_the_encoder_fits(teacher, small_dataset, tmp_path):
+    save_model(tmp_path / "teacher", teacher, teacher.cfg, kind="generator")
+    E = Encoder(for_generator(teacher), teacher.w_avg)
+    save_model(tmp_path / "enc", E, E.cfg, kind="encoder")
+    args = ["train", "distill", "--profile", "quick", "--data", str(small_dataset), "--generator",
+            str(tmp_path / "teacher"), "--encoder", str(tmp_path / "enc"), "--out", str(tmp_path / "run"),
+            "--steps", "6", "--quiet"]
+    assert cli_main(args) == 0
+    S = load_generator(tmp_path / "run" / "generator_quick_distilled")
+    assert S.cfg == dataclasses.replace(teacher.cfg, channel_base=teacher.cfg.channel_base * 2 // 3)
+    check_pair(E, S)
+    meta = json.loads((tmp_path / "run" / "generator_quick_distilled.json").read_text())["meta"]
+    assert meta["finished"] and meta["steps"] == 6 and meta["scheme"] == "distilled"
+    assert set(meta) >= {"psnr_to_teacher", "psnr_to_real", "teacher_sha256"}
+    bad = args[:-3] + ["--set", "num_layers=4", "--quiet"]
+    assert cli_main(bad) == 2                                           # a layout change is refused, clearly
