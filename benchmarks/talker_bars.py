@@ -60,7 +60,7 @@ import torch
 from styletalker.data.dataset import ClipWindows
 from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, landmark_error, mouth_opening
 from styletalker.gan.generator import resolve_precision
-from styletalker.gan.weights import SHIPPED_GENERATOR, load_generator
+from styletalker.gan.weights import SHIPPED_RENDERER, load_generator
 from styletalker.imagemetrics import psnr, ssim
 from styletalker.inversion.invert import SHIPPED_ENCODER, check_pair, encode, load_encoder, load_landmarks
 from styletalker.posemetrics import (PoseEstimator, best_event_threshold, blink_events, eye_openness, face_landmarks, match_events,
@@ -193,7 +193,8 @@ def print_bars(bars: dict, ref_keys: tuple) -> None:
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:
     """The frozen models and the dataset a talker benchmark reads (default: the shipped ones)."""
-    ap.add_argument("--generator", default=str(SHIPPED_GENERATOR))
+    ap.add_argument("--generator", default=str(SHIPPED_RENDERER), help="the G_I that renders (default: the shipped "
+                    "distilled one, what generation uses; the full one: styletalker/weights/generator_default)")
     ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
     ap.add_argument("--evaluator", default=str(SHIPPED_EVALUATOR))
     ap.add_argument("--data", default="data/cache/default")

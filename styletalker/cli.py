@@ -296,7 +296,8 @@ def train_distill(args) -> None:
     state = "finished" if summary["done"] else "stopped at the time limit (run again to resume)"
     print(f"{state}: {summary['step']} steps in {summary['seconds']:.0f} s on {hw}; held-out PSNR to the teacher "
           f"{meta['psnr_to_teacher']} dB (to the real frames {meta['psnr_to_real']} dB, the teacher's "
-          f"{meta['teacher_psnr_to_real']} dB); student written to {export}.safetensors (+ .json); checkpoints in {out}")
+          f"{meta['teacher_psnr_to_real']} dB); student written to {export}.safetensors (+ .json); "
+          f"checkpoints in {out}")
 
 
 def _config_overrides(pairs: list[str], cls) -> dict:
@@ -484,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--still", action="store_true", help="no head motion: lips only")
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
     s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped one)")
-    s.add_argument("--generator", default=None, help="generator NAME (default: the shipped one)")
+    s.add_argument("--generator", default=None, help="generator NAME (default: the shipped distilled G_I; the full "
+                   "one is styletalker/weights/generator_default)")
     s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="rendering precision: "
                    "bf16 is about 2.7x faster on CPUs with bfloat16 units (AVX512-BF16, AMX), slower on others; auto "
                    "(default) takes bf16 where the CPU has them, else fp32")

@@ -89,6 +89,7 @@ def test_a_student_keeps_the_teachers_layout_and_is_narrower(teacher):
     with pytest.raises(StyletalkerError, match="exceed"):
         check_student(teacher, dataclasses.replace(teacher.cfg, channel_base=1024))
     check_student(teacher, narrow(teacher))
+    check_student(teacher, dataclasses.replace(narrow(teacher), margin=4))   # no parameters: a margin may change
 
 
 def test_distillation_pulls_the_student_to_the_teacher_and_resumes(teacher, tmp_path):
@@ -124,3 +125,22 @@ def test_train_distill_writes_a_student_the_encoder_fits(teacher, small_dataset,
     assert set(meta) >= {"psnr_to_teacher", "psnr_to_real", "teacher_sha256"}
     bad = args[:-3] + ["--set", "num_layers=4", "--quiet"]
     assert cli_main(bad) == 2                                           # a layout change is refused, clearly
+
+
+def test_the_shipped_renderer_is_g_i_distilled():
+    import hashlib
+
+    from styletalker.gan.weights import SHIPPED_GENERATOR, SHIPPED_RENDERER, load_renderer
+    from styletalker.imagemetrics import psnr
+    from styletalker.inversion.invert import load_encoder
+    assert SHIPPED_RENDERER.with_suffix(".safetensors").stat().st_size < 15e6
+    S, T = load_renderer(), load_generator()
+    check_student(T, S.cfg)
+    assert sum(p.numel() for p in S.synthesis.parameters()) < 0.6 * sum(p.numel() for p in T.synthesis.parameters())
+    check_pair(load_encoder(), S)                                       # Enc_I's codes drive it
+    ws = T.sample_ws(8, psi=0.7, seed=0)
+    with torch.no_grad():
+        assert psnr(S.synthesis(ws), T.synthesis(ws)).mean() > 28       # measured in docs/distill_bars_default.json
+    meta = json.loads(SHIPPED_RENDERER.with_suffix(".json").read_text())["meta"]
+    sha = hashlib.sha256(SHIPPED_GENERATOR.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
+    assert meta["scheme"] == "distilled" and meta["finished"] and meta["teacher_sha256"] == sha

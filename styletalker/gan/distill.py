@@ -55,12 +55,14 @@ def distill_config(name: str | None = None, **overrides) -> DistillConfig:
 
 
 def check_student(T: Generator, cfg: GeneratorConfig) -> None:
-    """A student must read the teacher's codes and draw at its sampling rates: only the widths may differ."""
-    same = [f.name for f in dataclasses.fields(GeneratorConfig) if f.name not in ("channel_base", "channel_max")]
+    """A student must read the teacher's codes and draw at its sampling rates: only the widths may differ (and the
+    margin, which has no parameters: a smaller one renders faster)."""
+    free = ("channel_base", "channel_max", "margin")
+    same = [f.name for f in dataclasses.fields(GeneratorConfig) if f.name not in free]
     diff = [n for n in same if getattr(cfg, n) != getattr(T.cfg, n)]
     if diff:
         raise StyletalkerError(f"the student differs from the teacher in {', '.join(diff)}: a distilled generator "
-                               "keeps the teacher's layout and changes widths only (channel_base, channel_max)")
+                               "keeps the teacher's layout; only channel_base, channel_max and margin may change")
     ts, ss = T.synthesis.schedule["channels"], Generator(cfg).synthesis.schedule["channels"]
     if any(int(s) > int(t) for s, t in zip(ss, ts)):
         raise StyletalkerError(f"the student's channels {list(map(int, ss))} exceed the teacher's "
