@@ -141,3 +141,30 @@ def test_split_identities_is_seeded_and_disjoint():
     assert sorted(sum(a.values(), [])) == ids
     assert a != split_identities(ids, (0.8, 0.1, 0.1), seed=4)
     assert split_identities(["only"], (0.0, 0.5, 0.5)) == {"train": ["only"], "val": [], "test": []}
+
+
+class _LinearFace:
+    """A stand-in detector: one face box moving linearly with the frame's number (written in its first pixel), no
+    face from frame ``gone`` on; counts its calls."""
+
+    def __init__(self, gone=10 ** 6):
+        self.calls, self.gone = 0, gone
+
+    def detect(self, image):
+        self.calls += 1
+        i = int(image[0, 0, 0])
+        return [] if i >= self.gone else [(10.0 + 2 * i, 20.0 + i, 60.0 + 2 * i, 70.0 + i)]
+
+
+@pytest.mark.parametrize("T", [9, 10])
+def test_tracking_every_second_frame_interpolates_the_boxes_between(T):
+    from styletalker.data.prepare import track_boxes
+    frames = [np.full((100, 120, 3), i, np.uint8) for i in range(T)]
+    every, strided = _LinearFace(), _LinearFace()
+    b1, b2 = track_boxes(frames, every), track_boxes(frames, strided, stride=2)
+    assert every.calls == T and strided.calls == len(range(0, T, 2)) + (T - 1) % 2   # the last frame too
+    assert b2.shape == b1.shape == (T, 4)
+    assert np.allclose(b1, b2, atol=1e-9)              # linear motion: interpolation restores the skipped boxes
+    # the face lost from frame 4 on: both hold the last box found (frame 3's, or frame 2's when frame 3 is skipped)
+    held1, held2 = track_boxes(frames, _LinearFace(gone=4)), track_boxes(frames, _LinearFace(gone=4), stride=2)
+    assert np.allclose(held2[-1] - held1[-1], [-2, -1, -2, -1], atol=1e-9)   # one frame's motion behind (2, 1) px
