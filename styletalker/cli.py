@@ -246,7 +246,7 @@ def train_distill(args) -> None:
 
     from .checkpoint import save_model
     from .config import profile
-    from .data.frames import frame_bank
+    from .data.frames import frame_bank, label_bank
     from .device import describe, device as pick_device
     from .gan.distill import distill, distill_config, fidelity
     from .gan.generator import GeneratorConfig
@@ -260,10 +260,18 @@ def train_distill(args) -> None:
     epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
     T, E = load_generator(tpath), load_encoder(epath)
     check_pair(E, T)
+    init = load_generator(args.init) if args.init else None
+    if init is not None and args.set:
+        raise StyletalkerError("--init gives the student (its widths too): drop --set, or --init to prune afresh")
     over = _config_overrides(args.set or ["channel_base=%d" % (T.cfg.channel_base * 2 // 3)], GeneratorConfig)
-    student = dataclasses.replace(T.cfg, **over)
-    cfg = distill_config(prof, **{k: v for k, v in dict(steps=args.steps, batch=args.batch,
-                                                         seed=args.seed).items() if v is not None})
+    student = init.cfg if init is not None else dataclasses.replace(T.cfg, **over)
+    over = {f.name: getattr(student, f.name) for f in dataclasses.fields(student)
+            if getattr(student, f.name) != getattr(T.cfg, f.name)}
+    if args.face_weight < 0:
+        raise StyletalkerError(f"--face-weight {args.face_weight:g} must be >= 0 (0 = plain L1)")
+    cfg = distill_config(prof, face_weight=args.face_weight,
+                         **{k: v for k, v in dict(steps=args.steps, batch=args.batch,
+                                                  seed=args.seed).items() if v is not None})
     name = f"generator_{prof}_distilled"
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
@@ -271,7 +279,7 @@ def train_distill(args) -> None:
     sha = hashlib.sha256(tpath.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
 
     def meta_of(step: int, seconds: float, done: bool, rate=None) -> dict:
-        return dict(profile=prof, data=portable(data), scheme="distilled", teacher=portable(tpath),
+        return dict(profile=prof, data=portable(data), scheme="distilled", init=args.init, teacher=portable(tpath),
                     teacher_sha256=sha, encoder=portable(epath), student_overrides=over, steps=step,
                     seconds=round(seconds, 1), images_per_s=None if rate is None else round(rate, 1), hardware=hw,
                     finished=done, train_config=dataclasses.asdict(cfg), torch=torch.__version__)
@@ -283,9 +291,10 @@ def train_distill(args) -> None:
         S.train(was)
 
     bank = frame_bank(data, "train", not args.quiet)
+    lm = label_bank(data, "train", "landmarks") if args.face_weight > 0 else None
     S, summary = distill(T, E, bank, student, out, cfg, time_limit_s=args.minutes * 60 if args.minutes else None,
                          progress=not args.quiet, device=dev, on_checkpoint=export_now,
-                         ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 250)
+                         ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 250, landmarks=lm, init=init)
     meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
     try:
         held = frame_bank(data, "val", False)
@@ -433,12 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "trajectory (default; smooth samples) or samples m ~ q (the ELBO's KL term)")
     s.add_argument("--absolute", action="store_true", help="prior: model m_t itself, not its step from "
                    "(1 - k) m_(t-1) with a learnt pull k (the session-9 prior)")
-    s.add_argument("--init", default=None, help="start G from this saved generator (fresh D; fine-tuning)")
+    s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
+                   "fine-tuning); distill: continue from this student instead of pruning the teacher")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
                    "fitted to the codes; for CPU budgets)")
-    s.add_argument("--face-weight", type=float, default=0.0, help="generator --scheme recon: extra loss weight "
-                   "at the inner-face landmarks (eyes, brows, lips; 0 = plain L1)")
+    s.add_argument("--face-weight", type=float, default=0.0, help="generator --scheme recon, distill: extra loss "
+                   "weight at the inner-face landmarks (eyes, brows, lips; 0 = plain L1)")
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "

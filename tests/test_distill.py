@@ -144,3 +144,38 @@ def test_the_shipped_renderer_is_g_i_distilled():
     meta = json.loads(SHIPPED_RENDERER.with_suffix(".json").read_text())["meta"]
     sha = hashlib.sha256(SHIPPED_GENERATOR.with_suffix(".safetensors").read_bytes()).hexdigest()[:16]
     assert meta["scheme"] == "distilled" and meta["finished"] and meta["teacher_sha256"] == sha
+
+
+def test_the_face_weighted_loss_and_a_second_stage_from_a_student(teacher, tmp_path):
+    from styletalker.gan.distill import code_landmarks, distill
+    cfg = distill_config("quick", steps=1, batch=4, codes=6, samples=2, face_weight=4.0)
+    ws = teacher.sample_ws(8, seed=4)
+    y = teacher_images(teacher, ws)
+    S = prune(teacher, narrow(teacher), ws)
+    with pytest.raises(StyletalkerError, match="landmarks"):
+        DistillStage(S, ws, y, cfg)
+    lm = torch.rand(10, 68, 2) * 32
+    codes_lm = code_landmarks(lm, cfg)
+    assert codes_lm.shape == (8, 68, 2) and torch.isnan(codes_lm[6:]).all() and torch.isfinite(codes_lm[:6]).all()
+    assert torch.equal(codes_lm[[0, 5]], lm[[0, 9]])                    # the frames spread evenly over the bank
+    losses = {}
+    for name, landmarks in (("face", codes_lm), ("none", torch.full_like(codes_lm, float("nan")))):
+        stage = DistillStage(prune(teacher, narrow(teacher), ws), ws, y, cfg, landmarks=landmarks)
+        stage.gen.manual_seed(0)
+        losses[name] = stage.step(0)["l1"]
+    plain = DistillStage(prune(teacher, narrow(teacher), ws), ws, y, dataclasses.replace(cfg, face_weight=0.0))
+    plain.gen.manual_seed(0)
+    assert losses["none"] == pytest.approx(plain.step(0)["l1"], rel=1e-5)   # no landmarks: a plain L1
+    assert losses["face"] != pytest.approx(losses["none"], rel=1e-3)
+    # a second stage starts from the given student, not from a fresh pruning
+    bank = (torch.rand(10, 3, 32, 32) * 255).byte()
+    E = Encoder(for_generator(teacher), teacher.w_avg)
+    trained = prune(teacher, narrow(teacher), ws)
+    with torch.no_grad():
+        trained.synthesis.layers[0].bias.add_(0.5)
+    S2, _ = distill(teacher, E, bank, narrow(teacher), tmp_path / "s2", dataclasses.replace(cfg, steps=0),
+                    progress=False, landmarks=lm, init=trained)
+    assert torch.equal(S2.synthesis.layers[0].bias, trained.synthesis.layers[0].bias)
+    with pytest.raises(StyletalkerError, match="config"):
+        distill(teacher, E, bank, dataclasses.replace(narrow(teacher), channel_base=256), tmp_path / "s3",
+                dataclasses.replace(cfg, steps=0), progress=False, landmarks=lm, init=trained)

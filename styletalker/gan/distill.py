@@ -40,6 +40,8 @@ class DistillConfig:
     codes: int = 4000            # Enc_I codes of training frames, spread evenly over the split
     samples: int = 1000          # mapping samples, truncation psi ~ U(psi_min, 1)
     psi_min: float = 0.5
+    face_weight: float = 0.0     # extra L1 weight at the inner-face landmarks of the codes' frames (0 = plain L1)
+    face_sigma_px: float = 2.0   # ... as Gaussian bumps of this radius (pixels at 64 px)
     seed: int = 0
 
 
@@ -150,6 +152,14 @@ def teacher_images(T: Generator, ws: torch.Tensor, batch: int = 32) -> torch.Ten
     return torch.cat([T.synthesis(w) for w in ws.split(batch)])
 
 
+def code_landmarks(landmarks: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
+    """Landmarks [N_codes, 68, 2] in the order of :func:`distill_codes`: those of the frames whose Enc_I codes are
+    used, then NaN for the mapping samples (their loss stays a plain L1)."""
+    n = min(cfg.codes, len(landmarks))
+    lm = landmarks[torch.linspace(0, len(landmarks) - 1, n).long()] if n else landmarks[:0]
+    return torch.cat([lm.float(), torch.full((cfg.samples, *landmarks.shape[1:]), float("nan"))])
+
+
 def cached_targets(T: Generator, E, bank: torch.Tensor, cfg: DistillConfig, out) -> tuple[torch.Tensor, torch.Tensor]:
     """(codes, teacher images), computed once and kept in OUT/targets.safetensors so that a resumed run trains on
     the same pairs without rendering them again (written atomically)."""
@@ -172,8 +182,12 @@ class DistillStage:
     """One distillation step for :func:`styletalker.training.train`: L1 between the student's and the teacher's
     images of a batch of codes; the learning rate follows a cosine from ``lr`` to ``lr * lr_final``."""
 
-    def __init__(self, S: Generator, ws: torch.Tensor, targets: torch.Tensor, cfg: DistillConfig, device="cpu"):
+    def __init__(self, S: Generator, ws: torch.Tensor, targets: torch.Tensor, cfg: DistillConfig, device="cpu",
+                 landmarks: torch.Tensor | None = None):
         self.S, self.ws, self.targets, self.cfg, self.device = S.to(device).train(), ws, targets, cfg, device
+        if cfg.face_weight > 0 and landmarks is None:
+            raise StyletalkerError("face_weight > 0 needs the landmarks of the codes' frames")
+        self.landmarks = landmarks if cfg.face_weight > 0 else None
         S.mapping.requires_grad_(False)                            # the codes are the teacher's: keep its mapping
         self.opt = torch.optim.Adam(S.synthesis.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -192,7 +206,13 @@ class DistillStage:
         idx = torch.randint(len(self.ws), [self.batch], generator=self.gen)
         y = self.S.synthesis(self.ws[idx].to(self.device))
         target = self.targets[idx].to(self.device)
-        loss = (y - target).abs().mean()
+        if self.landmarks is None:
+            loss = (y - target).abs().mean()
+        else:                                                       # weighted at the eyes, brows, nose and lips
+            from .autoencoder import face_weights
+            w = face_weights(self.landmarks[idx].to(self.device), y.shape[-1], self.cfg.face_weight,
+                             self.cfg.face_sigma_px)
+            loss = ((y - target).abs() * w).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -201,14 +221,23 @@ class DistillStage:
 
 def distill(T: Generator, E, bank: torch.Tensor, student: GeneratorConfig, out, cfg: DistillConfig,
             time_limit_s: float | None = None, progress: bool = True, device="cpu", on_checkpoint=None,
-            ckpt_every: int = 250) -> tuple[Generator, dict]:
+            ckpt_every: int = 250, landmarks: torch.Tensor | None = None,
+            init: Generator | None = None) -> tuple[Generator, dict]:
     """Prune T to ``student`` and distil it on codes of ``bank`` (resumable in OUT). Returns (student in eval mode on
-    the CPU, the training summary)."""
+    the CPU, the training summary). landmarks [N, 68, 2] of ``bank``'s frames: needed when ``cfg.face_weight`` > 0.
+    init: a student to continue from (e.g. a second, face-weighted stage) instead of pruning T."""
     check_student(T, student)
     T = T.eval()
     ws, targets = cached_targets(T, E, bank, cfg, out)
-    S = prune(T, student, ws[:512])
-    stage = DistillStage(S, ws, targets, cfg, device)
+    if init is not None:
+        if init.cfg != student:
+            raise StyletalkerError("the init student's config differs from the student's: pass one of them")
+        S = Generator(student).eval()
+        S.load_state_dict(init.state_dict())
+    else:
+        S = prune(T, student, ws[:512])
+    lm = code_landmarks(landmarks, cfg) if landmarks is not None and cfg.face_weight > 0 else None
+    stage = DistillStage(S, ws, targets, cfg, device, landmarks=lm)
     summary = train(stage, cfg.steps, out, log_every=25, ckpt_every=ckpt_every, time_limit_s=time_limit_s,
                     progress=progress, desc="distilling G_I",
                     on_checkpoint=None if on_checkpoint is None else lambda s, t: on_checkpoint(stage, s, t))
