@@ -172,6 +172,19 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
     return data
 
 
+def frozen_pair(args, prof: str) -> tuple:
+    """(generator path, encoder path, G_I, Enc_I) named by a train command's --generator and --encoder (default: the
+    profile's: the shipped ones for ``default``), checked to fit each other."""
+    from .gan.weights import load_generator
+    from .inversion.invert import check_pair, load_encoder
+    from .paths import profile_model
+    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
+    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
+    G, E = load_generator(gpath), load_encoder(epath)
+    check_pair(E, G)
+    return gpath, epath, G, E
+
+
 def train_generator(args) -> None:
     """``styletalker train generator``: the StyleGAN3-style G_I."""
     import torch
@@ -251,15 +264,11 @@ def train_distill(args) -> None:
     from .gan.distill import distill, distill_config, fidelity
     from .gan.generator import GeneratorConfig
     from .gan.weights import load_generator
-    from .inversion.invert import check_pair, load_encoder
-    from .paths import portable, profile_model
+    from .paths import portable
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    tpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
-    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
-    T, E = load_generator(tpath), load_encoder(epath)
-    check_pair(E, T)
+    tpath, epath, T, E = frozen_pair(args, prof)
     init = load_generator(args.init) if args.init else None
     if init is not None and args.set:
         raise StyletalkerError("--init gives the student (its widths too): drop --set, or --init to prune afresh")

@@ -161,22 +161,17 @@ def train_detail(args) -> None:
     import torch
 
     from ..checkpoint import read_model_info, save_model
-    from ..cli import ensure_dataset
+    from ..cli import ensure_dataset, frozen_pair
     from ..config import profile
     from ..data.frames import frame_bank, label_bank
     from ..device import describe, device as pick_device
     from ..gan.detail import DETAIL_PRESETS
     from ..gan.detail import train_detail as fit
-    from ..gan.weights import load_generator
-    from ..paths import portable, profile_model
-    from .invert import check_pair, load_encoder
+    from ..paths import portable
     prof = profile(args.profile)
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
-    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
-    G, E = load_generator(gpath), load_encoder(epath)
-    check_pair(E, G)
+    gpath, epath, G, E = frozen_pair(args, prof)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     cfg = dataclasses.replace(DETAIL_PRESETS[prof], **over)
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"detail_{prof}"
