@@ -108,7 +108,7 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.
     talker, encoder, generator: NAME(.safetensors) of other models (default: the shipped ones; the generator is the
-                  distilled G_I, 1.6x faster than the full one, st.gan.weights.SHIPPED_GENERATOR, to ~33 dB).
+                  distilled G_I, 1.4-2x faster than the full one, st.gan.weights.SHIPPED_GENERATOR, ~34 dB from it).
     chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
     return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
                   does not grow with the audio's length (what the command line does).

@@ -179,3 +179,23 @@ def test_the_face_weighted_loss_and_a_second_stage_from_a_student(teacher, tmp_p
     with pytest.raises(StyletalkerError, match="config"):
         distill(teacher, E, bank, dataclasses.replace(narrow(teacher), channel_base=256), tmp_path / "s3",
                 dataclasses.replace(cfg, steps=0), progress=False, landmarks=lm, init=trained)
+
+
+def test_cached_targets_are_reused_only_for_what_made_them(teacher, tmp_path):
+    from styletalker.gan.distill import cached_targets
+    bank = (torch.rand(6, 3, 32, 32) * 255).byte()
+    E = Encoder(for_generator(teacher), teacher.w_avg)
+    cfg = distill_config("quick", codes=4, samples=3)
+    ws, y = cached_targets(teacher, E, bank, cfg, tmp_path)
+    stamp = (tmp_path / "targets.safetensors").stat().st_mtime_ns
+    ws2, y2 = cached_targets(teacher, E, bank, cfg, tmp_path)
+    assert torch.equal(ws, ws2) and torch.equal(y, y2)
+    assert (tmp_path / "targets.safetensors").stat().st_mtime_ns == stamp          # read, not rendered again
+    ws3, _ = cached_targets(teacher, E, bank, dataclasses.replace(cfg, seed=1), tmp_path)
+    assert torch.equal(ws3[:4], ws[:4]) and not torch.equal(ws3[4:], ws[4:])   # other mapping samples
+    other = Generator(teacher.cfg).eval()
+    other.load_state_dict(teacher.state_dict())
+    with torch.no_grad():
+        other.synthesis.layers[-1].bias.add_(0.25)
+    _, y4 = cached_targets(other, E, bank, dataclasses.replace(cfg, seed=1), tmp_path)
+    assert not torch.allclose(y4, y)                                        # another teacher: rendered again

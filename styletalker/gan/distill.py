@@ -17,6 +17,8 @@ is 1.6x faster, and because it reads the same codes, Enc_I, the talker and the p
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import pathlib
@@ -27,6 +29,7 @@ from ..config import profile
 from ..errors import StyletalkerError
 from ..imagemetrics import psnr
 from ..training import GeneratorState, train
+from .autoencoder import face_weights
 from .generator import Generator, GeneratorConfig
 
 
@@ -93,6 +96,11 @@ def channel_rms(G: Generator, ws: torch.Tensor, batch: int = 16) -> list[torch.T
     return [(s / n).sqrt() for s, n in zip(sums, counts)]
 
 
+def spread(total: int, n: int) -> torch.Tensor:
+    """Indices of min(n, total) items spread evenly over ``total`` (the same frames for codes and landmarks)."""
+    return torch.linspace(0, total - 1, min(n, total)).long()
+
+
 def _top(score: torch.Tensor, k: int) -> torch.Tensor:
     return score.topk(k).indices.sort().values
 
@@ -133,8 +141,7 @@ def distill_codes(T: Generator, E, bank: torch.Tensor, cfg: DistillConfig) -> to
     """The training codes: Enc_I of ``cfg.codes`` frames spread evenly over ``bank`` (uint8 [N, 3, R, R]), then
     ``cfg.samples`` mapping samples with random truncation (seeded): [codes + samples, num_ws, w_dim]."""
     from ..inversion.invert import encode
-    n = min(cfg.codes, len(bank))
-    ws = [encode(E, bank[torch.linspace(0, len(bank) - 1, n).long()])] if n else []
+    ws = [encode(E, bank[spread(len(bank), cfg.codes)])] if cfg.codes else []
     if cfg.samples:
         g = torch.Generator().manual_seed(cfg.seed)
         z = torch.randn(cfg.samples, T.cfg.z_dim, generator=g)
@@ -155,25 +162,42 @@ def teacher_images(T: Generator, ws: torch.Tensor, batch: int = 32) -> torch.Ten
 def code_landmarks(landmarks: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
     """Landmarks [N_codes, 68, 2] in the order of :func:`distill_codes`: those of the frames whose Enc_I codes are
     used, then NaN for the mapping samples (their loss stays a plain L1)."""
-    n = min(cfg.codes, len(landmarks))
-    lm = landmarks[torch.linspace(0, len(landmarks) - 1, n).long()] if n else landmarks[:0]
+    lm = landmarks[spread(len(landmarks), cfg.codes)] if cfg.codes else landmarks[:0]
     return torch.cat([lm.float(), torch.full((cfg.samples, *landmarks.shape[1:]), float("nan"))])
+
+
+def _weights_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _targets_key(T: Generator, E, bank: torch.Tensor, cfg: DistillConfig) -> str:
+    return json.dumps(dict(teacher=_weights_digest(T), encoder=_weights_digest(E), frames=len(bank),
+                           codes=cfg.codes, samples=cfg.samples, psi_min=cfg.psi_min, seed=cfg.seed), sort_keys=True)
 
 
 def cached_targets(T: Generator, E, bank: torch.Tensor, cfg: DistillConfig, out) -> tuple[torch.Tensor, torch.Tensor]:
     """(codes, teacher images), computed once and kept in OUT/targets.safetensors so that a resumed run trains on
-    the same pairs without rendering them again (written atomically)."""
+    the same pairs without rendering them again (written atomically). The file records what made it (the teacher's
+    and the encoder's weights, the bank's size, the code settings); a file made otherwise is recomputed."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
     path = pathlib.Path(out) / "targets.safetensors"
+    key = _targets_key(T, E, bank, cfg)
     if path.exists():
-        d = load_file(path)
-        if len(d["ws"]) == min(cfg.codes, len(bank)) + cfg.samples:
+        with safe_open(str(path), "pt") as f:
+            made_by = (f.metadata() or {}).get("key")
+        if made_by == key:
+            d = load_file(path)
             return d["ws"], d["images"]
     ws = distill_codes(T, E, bank, cfg)
     images = teacher_images(T, ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(dict(ws=ws.contiguous(), images=images.contiguous()), str(tmp))
+    save_file(dict(ws=ws.contiguous(), images=images.contiguous()), str(tmp), metadata=dict(key=key))
     os.replace(tmp, path)
     return ws, images
 
@@ -209,7 +233,6 @@ class DistillStage:
         if self.landmarks is None:
             loss = (y - target).abs().mean()
         else:                                                       # weighted at the eyes, brows, nose and lips
-            from .autoencoder import face_weights
             w = face_weights(self.landmarks[idx].to(self.device), y.shape[-1], self.cfg.face_weight,
                              self.cfg.face_sigma_px)
             loss = ((y - target).abs() * w).mean()
@@ -250,7 +273,7 @@ def fidelity(S: Generator, T: Generator, frames: torch.Tensor, E, n: int = 256) 
     images to the teacher's from the same Enc_I codes, and of each to the real frames."""
     from ..data.frames import to_float
     from ..inversion.invert import encode
-    x = to_float(frames[torch.linspace(0, len(frames) - 1, min(n, len(frames))).long()])
+    x = to_float(frames[spread(len(frames), n)])
     ws = encode(E, x)
     ys, yt = teacher_images(S, ws), teacher_images(T, ws)
     return dict(psnr_to_teacher=round(psnr(ys, yt).mean().item(), 2), psnr_to_real=round(psnr(ys, x).mean().item(), 2),
