@@ -12,6 +12,8 @@ move the mouth from a generator that draws no lips. This reads the mouth in W+ i
 3. shuffle   the same with another clip's audio of the same length cut to fit: r with the original jaw (should be ~0).
 4. audio     a linear probe from the talker's audio features a_t to the true jaw (fitted on train, r on test): what
              the audio path has to work with.
+5. clips     between clips: r of each clip's mean reading with the clip's mean jaw, and with its reference frame's
+             jaw (a talker that copies the reference's mouth instead of reading the audio shows the second).
 """
 from __future__ import annotations
 
@@ -124,6 +126,25 @@ def main(argv=None) -> dict:
     wc_probe = fit_probe(centred(ctr, tr_lengths).reshape(len(ctr), -1), centred(jaw_tr, tr_lengths))
     for k in ("inversion", "still", "reenact"):
         res[f"within_clip_r_{k}"] = pearson(read(wc_probe, centred(cat[k], lengths)), centred(jaw, lengths))
+    # how far the mouth moves: a regression trained on squared error shrinks its output towards the mean, and a
+    # movement much smaller than the inversions' is lost in the landmark noise of 64 px frames
+    inv_std = read(wc_probe, centred(cat["inversion"], lengths)).std()
+    for k in ("still", "reenact"):
+        res[f"within_clip_amplitude_{k}"] = float(read(wc_probe, centred(cat[k], lengths)).std() / inv_std)
+    print("within-clip mouth movement against the inversions' (std ratio): audio only {within_clip_amplitude_still:.2f}"
+          ", self-reenactment {within_clip_amplitude_reenact:.2f}".format(**res))
+    # between clips: does each clip's mean mouth follow the clip's mean jaw (the audio), or the reference frame's jaw?
+    ref_jaw = np.array([jaw_te[s] for s, _ in spans])
+    clip_jaw = np.array([jaw_te[s:s + T].mean() for s, T in spans])
+    ends = np.cumsum(lengths)
+    for k in ("inversion", "still", "reenact"):
+        r = read(jaw_probe, cat[k])
+        means = np.array([r[e - n:e].mean() for e, n in zip(ends, lengths)])
+        res[f"clip_mean_r_{k}"] = pearson(means, clip_jaw)
+        res[f"clip_mean_vs_reference_jaw_r_{k}"] = pearson(means, ref_jaw)
+    print("between clips, each clip's mean reading against its mean jaw / its reference frame's jaw: " + ", ".join(
+        f"{k} {res[f'clip_mean_r_{k}']:.3f} / {res[f'clip_mean_vs_reference_jaw_r_{k}']:.3f}"
+        for k in ("inversion", "still", "reenact")), flush=True)
     print("within-clip probe, r with the true jaw: inversions {within_clip_r_inversion:.3f}, audio only "
           "{within_clip_r_still:.3f}, self-reenactment {within_clip_r_reenact:.3f}".format(**res))
     # the head pose through the same kind of probe: does self-reenactment keep it (the motion path's job)?

@@ -237,10 +237,15 @@ def test_elbo_runs_through_the_flow_prior_with_gradients(cfg):
     assert all(p.grad is not None for p in net.prior.flow.parameters())
 
 
-def test_checkpoint_roundtrip(cfg, tmp_path):
+@pytest.mark.parametrize("reset", [False, True])
+def test_checkpoint_roundtrip(cfg, tmp_path, reset):
+    cfg = dataclasses.replace(cfg, reset_mouth=reset)
     torch.manual_seed(0)
     net = Talker(cfg)
     _randomise(net, 5)
+    if reset:                                                        # the mouth reset's buffers travel too
+        net.manipulation.mouth_basis.copy_(torch.linalg.qr(torch.randn(cfg.num_ws * cfg.w_dim, 1))[0])
+        net.manipulation.mouth_centre.fill_(0.7)
     save_model(tmp_path / "talker", net, cfg, kind="talker")
     back = load_model(tmp_path / "talker", Talker, TalkerConfig, kind="talker")
     ws_ref, ws, mel = _inputs(cfg)
@@ -416,20 +421,10 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
 
 
 def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
-    import numpy as np
     from styletalker.talker.train import mouth_probe
-    g = np.random.default_rng(0)
     K, D = cfg.num_ws, cfg.w_dim
-    n, lengths = 1500, [500, 400, 600]
-    jaw = g.uniform(0.1, 1.0, size=n)                                        # one mouth factor: the opening
-    direction = g.normal(size=K * D)
-    codes = (g.normal(size=(n, K * D)) * 0.1 + jaw[:, None] * direction).reshape(n, K, D)
-    lm = np.zeros((n, 68, 2), np.float32)
-    lm[:, 36], lm[:, 45] = (10, 20), (40, 20)                                # inter-ocular distance 30
-    lm[:, 48], lm[:, 54] = (15, 45), (35, 45)                                # mouth corners
-    lm[:, 51], lm[:, 62] = (25, 42), (25, 44)                                # upper lip, outer and inner
-    lm[:, 57, 0], lm[:, 66, 0] = 25, 25
-    lm[:, 57, 1], lm[:, 66, 1] = 48 + 6 * jaw, 46 + 6 * jaw                   # the lower lip drops as it opens
+    codes, lm, jaw, direction = _mouth_world(cfg)
+    n, lengths = len(codes), [500, 400, 600]
     P, U, var = mouth_probe(codes, lm, lengths, rank=1, ridge=1.0)
     assert var.shape == (1,) and var.item() > 0
     pred = codes.reshape(n, -1) @ P.numpy()                                   # [n, 3]: inner gap, outer gap, width
@@ -445,6 +440,50 @@ def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
         assert torch.allclose(a, b, atol=1e-4)
     other = ws + 5.0 * torch.randn(K, D)                                     # a move elsewhere is seen
     assert not torch.allclose(net.posterior(ws, ws_ref)[0], net.posterior(other, ws_ref)[0], atol=1e-2)
+
+
+def _mouth_world(cfg, n=1500, seed=0):
+    """Codes [n, K, D] that open the mouth along one direction with a jaw factor in [0.1, 1], and landmarks whose
+    inner and outer lip gaps follow it (inter-ocular distance 30 px)."""
+    g = np.random.default_rng(seed)
+    K, D = cfg.num_ws, cfg.w_dim
+    jaw = g.uniform(0.1, 1.0, size=n)
+    direction = g.normal(size=K * D)
+    codes = (g.normal(size=(n, K * D)) * 0.1 + jaw[:, None] * direction).reshape(n, K, D).astype(np.float32)
+    lm = np.zeros((n, 68, 2), np.float32)
+    lm[:, 36], lm[:, 45] = (10, 20), (40, 20)
+    lm[:, 48], lm[:, 54] = (15, 45), (35, 45)
+    lm[:, 51], lm[:, 62] = (25, 42), (25, 44)
+    lm[:, 57, 0], lm[:, 66, 0] = 25, 25
+    lm[:, 57, 1], lm[:, 66, 1] = 48 + 6 * jaw, 46 + 6 * jaw
+    return codes, lm, jaw, direction
+
+
+def test_mouth_reset_shuts_the_reference_mouth_and_keeps_the_rest(cfg):
+    from styletalker.talker.train import mouth_centre, mouth_probe
+    codes, lm, jaw, direction = _mouth_world(cfg)
+    K, D = cfg.num_ws, cfg.w_dim
+    P, U, _ = mouth_probe(codes, lm, [len(codes)], rank=1, ridge=1.0)
+    c = mouth_centre(codes, U, lm, closed=0.1)
+    shut = jaw <= np.quantile(jaw, 0.1)                                     # the closed tenth, from the landmarks
+    assert torch.allclose(c, torch.from_numpy(codes[shut].reshape(shut.sum(), -1) @ U.numpy()).mean(0), atol=1e-4)
+    man = WManipulation(dataclasses.replace(cfg, reset_mouth=True))
+    _randomise(man, 3)
+    with torch.no_grad():
+        man.mouth_basis.copy_(U)
+        man.mouth_centre.copy_(c)
+    open_refs = torch.from_numpy(codes[np.argsort(jaw)[-B:]])              # the widest-open mouths
+    base = man.base(open_refs)
+    gap = lambda w: w.reshape(len(w), -1).numpy() @ P.numpy()[:, 0]       # noqa: E731  (the probe's inner-lip gap)
+    closed_gap = gap(torch.from_numpy(codes[shut])).mean()
+    assert np.abs(gap(base) - closed_gap).max() < 0.1 * np.abs(gap(open_refs) - closed_gap).min()   # shut
+    moved = open_refs + 3.0 * (U @ torch.randn(1)).view(K, D)             # another mouth, the same face otherwise
+    assert torch.allclose(man.base(moved), base, atol=1e-4)
+    change = (base - open_refs).flatten(1)
+    assert (change - (change @ U) @ U.T).abs().max() < 1e-4                 # nothing moves outside the mouth
+    out = man(open_refs, torch.zeros(B, T, cfg.audio_dim), torch.zeros(B, T, cfg.motion_dim))
+    assert torch.equal(out, base[:, None].expand_as(out))                   # silence, no motion: the shut reference
+    assert talker_config("default").reset_mouth and not TalkerConfig().reset_mouth   # old checkpoints: no reset
 
 
 def test_code_cache_knows_its_frames(tmp_path):

@@ -45,13 +45,16 @@ class TalkerConfig:
     prior_residual: bool = False   # the prior models the step m_t - (1 - k) m_(t-1), learnt pull k (prior.py)
     prior_target: str = "sample"   # what the second-stage prior fits: m ~ q ("sample") or q's mean ("mean")
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
+    reset_mouth: bool = False      # the manipulation starts from W+_ref with its mouth (the posterior's mouth_basis
+                                   # directions) closed, so the audio path draws the whole mouth instead of adding
+                                   # to whatever the reference photo shows (session 13)
 
 
 TALKER_PRESETS = {
     "quick": dict(num_ws=7, w_dim=64, audio_dim=32, motion_dim=8, hidden=64, audio_layers=(2, 3, 4, 5, 6),
                   motion_layers=(0, 1, 2, 3, 4, 5, 6)),
-    "default": dict(),
-    "full": dict(flow_transforms=4, num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
+    "default": dict(reset_mouth=True),
+    "full": dict(reset_mouth=True, flow_transforms=4, num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
                  audio_layers=tuple(range(4, 12)), motion_layers=tuple(range(12))),
 }
 
@@ -146,14 +149,31 @@ class _OffsetPath(nn.Module):
 
 
 class WManipulation(nn.Module):
-    """W+_hat_t = W+_ref + f_audio(a_t, W+_ref) + f_motion(m_t, W+_ref): [B, K, D], [B, T, A], [B, T, M] ->
-    [B, T, K, D]."""
+    """W+_hat_t = N(W+_ref) + f_audio(a_t, W+_ref) + f_motion(m_t, W+_ref): [B, K, D], [B, T, A], [B, T, M] ->
+    [B, T, K, D].
+
+    N is the identity, or with ``cfg.reset_mouth`` the mouth reset: W+_ref's coordinates along the mouth directions U
+    (orthonormal columns, the motion posterior's ``mouth_basis``) replaced by those of a closed mouth ``c``
+    (:func:`~styletalker.talker.train.mouth_centre`), N(w) = w - U (U^T w - c); silence (a_t = 0) and no motion then
+    give the reference with its mouth shut. Without it the talker's mouth is the reference's plus an audio offset:
+    measured on the default data (``benchmarks/latent_mouth_probe.py``), each clip's mean mouth then followed the
+    reference frame's jaw (r 0.83) rather than the speech (r 0.31). The paths' FiLM still reads the whole W+_ref."""
 
     def __init__(self, cfg: TalkerConfig):
         super().__init__()
         self.cfg = cfg
         self.audio = _OffsetPath(cfg.audio_dim, cfg, cfg.audio_layers)
         self.motion = _OffsetPath(cfg.motion_dim, cfg, cfg.motion_layers)
+        if cfg.reset_mouth:                                                 # set by training (train.TalkerStage)
+            self.register_buffer("mouth_basis", torch.zeros(cfg.num_ws * cfg.w_dim, cfg.mouth_rank))
+            self.register_buffer("mouth_centre", torch.zeros(cfg.mouth_rank))
+
+    def base(self, ws_ref: torch.Tensor) -> torch.Tensor:
+        """N(W+_ref) [B, K, D]: the code the offsets are added to (W+_ref itself unless ``reset_mouth``)."""
+        if not self.cfg.reset_mouth:
+            return ws_ref
+        U, w = self.mouth_basis, ws_ref.flatten(1)
+        return (w - (w @ U - self.mouth_centre) @ U.T).view_as(ws_ref)
 
     def offsets(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two paths' offsets scattered into full W+ shape: (audio, motion), each [B, T, K, D]."""
@@ -168,4 +188,4 @@ class WManipulation(nn.Module):
         assert ws_ref.dim() == 3 and a.dim() == 3 and m.dim() == 3 and a.shape[:2] == m.shape[:2], \
             (ws_ref.shape, a.shape, m.shape)
         da, dm = self.offsets(ws_ref, a, m)
-        return ws_ref[:, None] + da + dm
+        return self.base(ws_ref)[:, None] + da + dm

@@ -113,6 +113,17 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
     return P.float(), U.float(), (X @ U).var(0).float()
 
 
+def mouth_centre(codes: np.ndarray, U: torch.Tensor, landmarks: np.ndarray, closed: float = 0.1) -> torch.Tensor:
+    """Where a closed mouth lies along the mouth directions U [K * D, rank]: the mean of U^T w over the ``closed``
+    share of frames with the smallest inner-lip gap (:func:`mouth_features`), codes [N, K, D], landmarks [N, 68, 2].
+    [rank]: the mouth reset's target (:class:`~styletalker.talker.modules.WManipulation`), so that silence, whose
+    audio offset is zero by construction, keeps the mouth shut."""
+    gap = mouth_features(landmarks)[:, 0]
+    pick = np.sort(np.argsort(gap, kind="stable")[:max(1, int(round(closed * len(gap))))])
+    x = torch.from_numpy(np.asarray(codes[pick], np.float32)).flatten(1)
+    return (x.double() @ U.double()).mean(0).float()
+
+
 def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = True) -> np.ndarray:
     """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT.
 
@@ -196,6 +207,9 @@ class TalkerStage:
             self.mouth = (U.to(device), var.to(device))
             with torch.no_grad():
                 talker.posterior.mouth_basis.copy_(U)
+                if talker.cfg.reset_mouth:                                   # the mouth reset's U and centre
+                    talker.manipulation.mouth_basis.copy_(U)
+                    talker.manipulation.mouth_centre.copy_(mouth_centre(codes, U, windows.labels["landmarks"]))
 
     def state(self) -> dict:
         return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
