@@ -318,19 +318,20 @@ def train_distill(args) -> None:
           f"checkpoints in {out}")
 
 
-def _config_overrides(pairs: list[str], cls) -> dict:
-    """FIELD=VALUE strings -> {field: value} typed like the dataclass cls's defaults, with clear errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+def _config_overrides(pairs: list[str], cls, flag: str = "--set", only: tuple = (bool, int, float, str)) -> dict:
+    """FIELD=VALUE strings -> {field: value} typed like the dataclass cls's defaults, with clear errors (fields of
+    other types than ``only``, such as tuples, are refused)."""
+    fields = [f.name for f in dataclasses.fields(cls) if type(getattr(cls(), f.name)) in only]
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or name not in fields:
-            raise StyletalkerError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+            raise StyletalkerError(f"{flag} {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
         kind = type(getattr(cls(), name))
         try:
             out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
         except ValueError:
-            raise StyletalkerError(f"--set {pair!r}: {value!r} is not a valid {kind.__name__}") from None
+            raise StyletalkerError(f"{flag} {pair!r}: {value!r} is not a valid {kind.__name__}") from None
     return out
 
 
@@ -463,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "
                    "--set warmup=6000 (code terms only for all 6000 steps); prior: the same, e.g. --set window=64; "
                    "distill: the student's widths (default channel_base = 2/3 of the teacher's)")
+    s.add_argument("--model-set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="talker: override a TalkerConfig field of the profile (repeatable), e.g. --model-set "
+                   "reset_mouth=true (the mouth reset; see docs/benchmarks.md, issue 6)")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (and exports)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

@@ -99,6 +99,21 @@ def test_train_talker_set_is_checked_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written
 
 
+def test_train_talker_model_set_is_checked_before_any_work(tmp_path, capsys):
+    from styletalker.cli import _config_overrides
+    from styletalker.errors import StyletalkerError
+    from styletalker.talker.modules import TalkerConfig
+    assert _config_overrides(["reset_mouth=true", "motion_dim=8"], TalkerConfig, "--model-set") == \
+        {"reset_mouth": True, "motion_dim": 8}
+    with pytest.raises(StyletalkerError, match="--model-set 'audio_layers=3'"):   # tuples are not settable
+        _config_overrides(["audio_layers=3"], TalkerConfig, "--model-set")
+    rc = main(["train", "talker", "--profile", "quick", "--data", str(tmp_path / "none"), "--model-set",
+               "reset_mouths=1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "reset_mouth" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written
+
+
 def test_train_prior_set_is_checked_before_any_work(tmp_path, capsys):
     rc = main(["train", "prior", "--profile", "quick", "--data", str(tmp_path / "none"), "--set", "windows=64",
                "--talker", str(tmp_path / "talker"), "--out", str(tmp_path / "run")])

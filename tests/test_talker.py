@@ -320,6 +320,13 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
     after = dict(net.named_parameters())
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("posterior.", "manipulation.motion.")))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("audio."))
+    # the mouth reset takes its directions (the posterior's) and its closed mouth from the training data
+    from styletalker.talker.train import mouth_centre
+    net = Talker(dataclasses.replace(cfg, reset_mouth=True))
+    TalkerStage(net, G, windows, codes, tcfg)
+    U = net.posterior.mouth_basis
+    assert U.abs().max() > 0 and torch.equal(net.manipulation.mouth_basis, U)
+    assert torch.equal(net.manipulation.mouth_centre, mouth_centre(codes, U, windows.labels["landmarks"]))
 
 
 def test_ping_pong_plays_the_motion_back_and_forth():
@@ -483,7 +490,7 @@ def test_mouth_reset_shuts_the_reference_mouth_and_keeps_the_rest(cfg):
     assert (change - (change @ U) @ U.T).abs().max() < 1e-4                 # nothing moves outside the mouth
     out = man(open_refs, torch.zeros(B, T, cfg.audio_dim), torch.zeros(B, T, cfg.motion_dim))
     assert torch.equal(out, base[:, None].expand_as(out))                   # silence, no motion: the shut reference
-    assert talker_config("default").reset_mouth and not TalkerConfig().reset_mouth   # old checkpoints: no reset
+    assert not TalkerConfig().reset_mouth                    # a saved config without the field loads without it
 
 
 def test_code_cache_knows_its_frames(tmp_path):

@@ -23,10 +23,11 @@ def train_talker(args) -> None:
     from ..paths import portable, profile_model
     from ..training import train
     from .model import Talker
-    from .modules import talker_config
+    from .modules import TalkerConfig, talker_config
     from .train import TalkerStage, TalkerTrainConfig, code_bank, talker_train_config
     prof = profile(args.profile)
     set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
+    model_over = _config_overrides(args.model_set, TalkerConfig, "--model-set")
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
     gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
@@ -38,7 +39,7 @@ def train_talker(args) -> None:
     if tcfg.use_sync:
         from ..sync.model import load_dsync
         dsync = load_dsync(profile_model("dsync", "sync", prof), device=dev)
-    cfg = talker_config(prof, num_ws=G.num_ws, w_dim=G.cfg.w_dim)
+    cfg = talker_config(prof, **{**model_over, "num_ws": G.num_ws, "w_dim": G.cfg.w_dim})
     name = f"talker_{prof}" + ("_nosync" if args.no_sync else "")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name

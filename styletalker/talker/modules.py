@@ -47,14 +47,16 @@ class TalkerConfig:
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
     reset_mouth: bool = False      # the manipulation starts from W+_ref with its mouth (the posterior's mouth_basis
                                    # directions) closed, so the audio path draws the whole mouth instead of adding
-                                   # to whatever the reference photo shows (session 13)
+                                   # to whatever the reference photo shows; off in the presets: in W+ it removes
+                                   # the reference's mouth from the output, in the frames it changed no bar
+                                   # (docs/benchmarks.md, issue 6, session 13)
 
 
 TALKER_PRESETS = {
     "quick": dict(num_ws=7, w_dim=64, audio_dim=32, motion_dim=8, hidden=64, audio_layers=(2, 3, 4, 5, 6),
                   motion_layers=(0, 1, 2, 3, 4, 5, 6)),
-    "default": dict(reset_mouth=True),
-    "full": dict(reset_mouth=True, flow_transforms=4, num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
+    "default": dict(),
+    "full": dict(flow_transforms=4, num_ws=12, w_dim=256, audio_dim=128, motion_dim=32, hidden=256,
                  audio_layers=tuple(range(4, 12)), motion_layers=tuple(range(12))),
 }
 
