@@ -155,6 +155,9 @@ def cmd_train(args) -> None:
     last checkpoint."""
     if args.stage not in TRAIN_STAGES:
         raise StyletalkerError(f"unknown stage {args.stage!r}: choose one of {', '.join(TRAIN_STAGES)}")
+    if args.model_set and args.stage != "talker":
+        raise StyletalkerError(f"--model-set sets the talker's model config; 'train {args.stage}' has none: drop it "
+                               f"(--set FIELD=VALUE overrides this stage's settings)")
     _call(TRAIN_STAGES[args.stage], args)
 
 

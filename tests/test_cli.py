@@ -112,6 +112,10 @@ def test_train_talker_model_set_is_checked_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc != 0 and "reset_mouth" in err and "Traceback" not in err
     assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written
+    rc = main(["train", "prior", "--profile", "quick", "--data", str(tmp_path / "none"), "--model-set",
+               "reset_mouth=1", "--out", str(tmp_path / "run")])                   # only the talker has one
+    err = capsys.readouterr().err
+    assert rc != 0 and "--model-set" in err and "Traceback" not in err and not (tmp_path / "run").exists()
 
 
 def test_train_prior_set_is_checked_before_any_work(tmp_path, capsys):
