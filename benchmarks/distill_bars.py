@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.generator_bars import synthesis_speed              # noqa: E402  (issue 3's speed measurement)
 from styletalker.data.frames import frame_bank, label_bank, to_float   # noqa: E402
-from styletalker.gan.distill import fidelity, teacher_images       # noqa: E402
+from styletalker.gan.distill import fidelity, spread, teacher_images   # noqa: E402
 from styletalker.gan.generator import Generator                    # noqa: E402
 from styletalker.gan.weights import SHIPPED_GENERATOR, SHIPPED_RENDERER, load_generator   # noqa: E402
 from styletalker.imagemetrics import psnr                          # noqa: E402
@@ -48,7 +48,7 @@ def at_margin(G: Generator, margin: int) -> Generator:
 def mouth_psnr(S: Generator, T: Generator, E, frames: torch.Tensor, landmarks: torch.Tensor, n: int) -> float:
     """PSNR of S's images to T's inside each frame's mouth box (landmarks 48-67, 2 px around), from Enc_I's codes of
     up to n frames spread over ``frames``: where lip sync is read."""
-    idx = torch.linspace(0, len(frames) - 1, min(n, len(frames))).long()
+    idx = spread(len(frames), n)                                         # the frames fidelity() reads
     x, lm = to_float(frames[idx]), landmarks[idx][:, 48:68]
     ws = encode(E, x)
     ys, yt = teacher_images(S, ws), teacher_images(T, ws)

@@ -175,15 +175,15 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
     return data
 
 
-def frozen_pair(args, prof: str) -> tuple:
+def frozen_pair(args, prof: str, device="cpu") -> tuple:
     """(generator path, encoder path, G_I, Enc_I) named by a train command's --generator and --encoder (default: the
-    profile's: the shipped ones for ``default``), checked to fit each other."""
+    profile's: the shipped ones for ``default``), checked to fit each other, on ``device``."""
     from .gan.weights import load_generator
     from .inversion.invert import check_pair, load_encoder
     from .paths import profile_model
     gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
     epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
-    G, E = load_generator(gpath), load_encoder(epath)
+    G, E = load_generator(gpath, device=device), load_encoder(epath, device=device)
     check_pair(E, G)
     return gpath, epath, G, E
 
@@ -443,9 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", action="store_true", help="generator: train the baseline without filtered "
                    "non-linearities")
     s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert; distill: the "
-                   "teacher (default: the shipped one, or out/train/generator_<profile>)")
+                   "teacher; talker: the renderer of its image terms (default: the shipped one, or "
+                   "out/train/generator_<profile>)")
     s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G; distill: the encoder "
-                   "whose codes are distilled (default: the shipped one)")
+                   "whose codes are distilled; talker: the encoder of its code bank (default: the shipped one)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
                    "(default flow)")

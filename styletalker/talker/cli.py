@@ -13,12 +13,10 @@ def train_talker(args) -> None:
     import torch
 
     from ..checkpoint import save_model
-    from ..cli import _config_overrides, ensure_dataset
+    from ..cli import _config_overrides, ensure_dataset, frozen_pair
     from ..config import profile
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
-    from ..gan.weights import load_generator
-    from ..inversion.invert import check_pair, load_encoder
     from ..inversion.train import w_spread
     from ..paths import portable, profile_model
     from ..training import train
@@ -30,9 +28,7 @@ def train_talker(args) -> None:
     model_over = _config_overrides(args.model_set, TalkerConfig, "--model-set")
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
-    G, E = load_generator(gpath, device=dev), load_encoder(profile_model("encoder", "encoder", prof), device=dev)
-    check_pair(E, G)
+    gpath, epath, G, E = frozen_pair(args, prof, dev)                     # --generator / --encoder, or the profile's
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     tcfg = talker_train_config(prof, use_sync=not args.no_sync, **{**set_over, **over})
     dsync = None
@@ -50,8 +46,8 @@ def train_talker(args) -> None:
     stage = TalkerStage(net, G, windows, codes, tcfg, dsync=dsync, w_std=w_spread(G), device=dev)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
-        return dict(profile=prof, data=portable(data), generator=portable(gpath), steps=step, seconds=round(seconds, 1),
-                    hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
+        return dict(profile=prof, data=portable(data), generator=portable(gpath), encoder=portable(epath), steps=step,
+                    seconds=round(seconds, 1), hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     train_config=dataclasses.asdict(tcfg), torch=torch.__version__)
 
     def export_now(step: int, seconds: float) -> None:
