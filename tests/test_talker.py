@@ -203,6 +203,37 @@ def test_flow_prior_inverts_and_its_log_density_is_the_change_of_variables(cfg):
     assert lp.mean() > prior.conditional_log_prob(samples.flatten(0, 1) + 1.0, h.repeat(200, 1)).mean()
 
 
+def test_flow_prior_skips_zukos_broadcasting_with_the_same_numbers(cfg):
+    """The prior's coupling and spline subclasses (which spare ``generate`` the sympy import that
+    ``torch.broadcast_shapes`` triggers) compute what zuko's own classes compute from the same weights."""
+    import subprocess
+    import sys
+
+    from zuko.flows import Flow, GeneralCouplingTransform
+    from zuko.transforms import MonotonicRQSTransform
+    prior = _flow_prior(cfg).double()
+    plain = Flow([GeneralCouplingTransform(cfg.motion_dim, cfg.hidden, mask=layer.mask,
+                                           univariate=MonotonicRQSTransform, shapes=layer.shapes,
+                                           hidden_features=[cfg.hidden, cfg.hidden])
+                  for layer in prior.flow.transform.transforms], prior.flow.base).double()
+    plain.load_state_dict(prior.flow.state_dict())
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(6, cfg.hidden, generator=g, dtype=torch.float64)
+    m = 4 * torch.randn(6, cfg.motion_dim, generator=g, dtype=torch.float64)     # some beyond the splines' [-5, 5]
+    ours, zukos = prior.flow(h).transform, plain(h).transform
+    assert torch.equal(ours(m), zukos(m)) and torch.equal(ours.inv(m), zukos.inv(m))
+    assert torch.equal(ours.call_and_ladj(m)[1], zukos.call_and_ladj(m)[1])
+    assert torch.equal(prior.flow(h).log_prob(m), plain(h).log_prob(m))
+    # a context without the batch dimension goes through zuko's own broadcasting, to the same result
+    assert torch.allclose(prior.flow(h[0]).transform(m), plain(h[0]).transform(m))
+    code = ("import sys, dataclasses, torch; from styletalker.talker.modules import talker_config; "
+            "from styletalker.talker.prior import FlowARPrior; cfg = dataclasses.replace(talker_config('quick'), "
+            "prior='flow'); p = FlowARPrior(cfg); h = torch.randn(2, cfg.hidden); "
+            "p.conditional_log_prob(p.conditional_sample(h, 1.0, None), h); print('sympy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
 def test_flow_prior_fits_a_bimodal_motion_better_than_the_gaussian(cfg):
     """The reason for the flow: m_t = +-1 (two speaking styles) for the same context; the Gaussian can only spread
     over both, the flow puts its mass on the two modes."""
