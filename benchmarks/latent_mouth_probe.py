@@ -14,6 +14,10 @@ move the mouth from a generator that draws no lips. This reads the mouth in W+ i
              the audio path has to work with.
 5. clips     between clips: r of each clip's mean reading with the clip's mean jaw, and with its reference frame's
              jaw (a talker that copies the reference's mouth instead of reading the audio shows the second).
+6. pose      yaw, pitch and roll through ridge probes of the same kind, for the inversions, self-reenactment and
+             cross-reenactment (the reference another test identity's first frame, the motion and audio this clip's):
+             pooled r, and r with each clip's mean taken out of reading and truth (how the head moves within a clip,
+             whoever's face it is: what issue 6's cross-reenactment bars score).
 """
 from __future__ import annotations
 
@@ -94,7 +98,7 @@ def main(argv=None) -> dict:
 
     n_clips = len(test.index["lengths"])
     pick = np.linspace(0, n_clips - 1, min(a.clips, n_clips)).astype(int)
-    kinds = ("inversion", "still", "sampled", "reenact", "other_audio")
+    kinds = ("inversion", "still", "sampled", "reenact", "other_audio", "cross")
     codes = {k: [] for k in kinds}                                   # W+ of each picked clip, per kind
     spans = []                                                       # (first frame, length) of each picked clip
     for n, ci in enumerate(pick):
@@ -112,6 +116,8 @@ def main(argv=None) -> dict:
                                                                                        seed=int(ci))]
                 codes[name].append(torch.cat(parts).numpy())
             codes["reenact"].append(net.reenact(ref, mel, ws[None], ws[:1])[0].numpy())
+            ref_other = torch.from_numpy(cte[so:so + 1])                    # another identity's face, this motion
+            codes["cross"].append(net.reenact(ref_other, mel, ws[None], ws[:1])[0].numpy())
         codes["inversion"].append(ws.numpy())
         spans.append((s, T))
     lengths = [T for _, T in spans]
@@ -151,10 +157,14 @@ def main(argv=None) -> dict:
     pose_tr, pose_te = np.asarray(train.labels["pose"][:, :3]), np.asarray(test.labels["pose"][:, :3])
     for j, axis in enumerate(("yaw", "pitch", "roll")):
         pose_probe, gt = fit_probe(ctr.reshape(len(ctr), -1), pose_tr[:, j]), truth(pose_te[:, j])
-        res[f"{axis}_r_inversion"] = pearson(read(pose_probe, cat["inversion"]), gt)
-        res[f"{axis}_r_reenact"] = pearson(read(pose_probe, cat["reenact"]), gt)
-    print("pose through the same probes, inversions / self-reenactment: " + ", ".join(
-        f"{x} {res[f'{x}_r_inversion']:.3f} / {res[f'{x}_r_reenact']:.3f}" for x in ("yaw", "pitch", "roll")))
+        for k in ("inversion", "reenact", "cross"):
+            reading = read(pose_probe, cat[k])
+            res[f"{axis}_r_{k}"] = pearson(reading, gt)
+            res[f"{axis}_centred_r_{k}"] = pearson(centred(reading, lengths), centred(gt, lengths))
+    print("pose through the same probes, inversions / self-reenactment / cross-reenactment, pooled (centred per "
+          "clip): " + ", ".join(f"{x} " + " / ".join(f"{res[f'{x}_r_{k}']:.3f} ({res[f'{x}_centred_r_{k}']:.3f})"
+                                                    for k in ("inversion", "reenact", "cross"))
+                                for x in ("yaw", "pitch", "roll")))
     res["clips"], res["frames"] = len(pick), int(len(jaw))
     print("r(probe(W+), true jaw) over {frames} frames of {clips} test clips: inversions {r_inversion:.3f}, "
           "audio only (still) {r_still:.3f}, audio + sampled motion {r_sampled:.3f}, self-reenactment "
