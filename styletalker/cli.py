@@ -324,13 +324,14 @@ def train_distill(args) -> None:
 def _config_overrides(pairs: list[str], cls, flag: str = "--set", only: tuple = (bool, int, float, str)) -> dict:
     """FIELD=VALUE strings -> {field: value} typed like the dataclass cls's defaults, with clear errors (fields of
     other types than ``only``, such as tuples, are refused)."""
-    fields = [f.name for f in dataclasses.fields(cls) if type(getattr(cls(), f.name)) in only]
+    defaults = cls()
+    fields = [f.name for f in dataclasses.fields(cls) if type(getattr(defaults, f.name)) in only]
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or name not in fields:
             raise StyletalkerError(f"{flag} {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
-        kind = type(getattr(cls(), name))
+        kind = type(getattr(defaults, name))
         try:
             out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
         except ValueError:
