@@ -447,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "teacher; talker: the renderer of its image terms (default: the shipped one, or "
                    "out/train/generator_<profile>)")
     s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G; distill: the encoder "
-                   "whose codes are distilled; talker: the encoder of its code bank (default: the shipped one)")
+                   "whose codes are distilled; talker: the encoder of its code bank (default: the shipped one); prior: the "
+                   "same (default: the one the base talker was trained with)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
                    "(default flow)")

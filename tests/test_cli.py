@@ -1,4 +1,5 @@
 """The command line: help on every command, one-line errors with a non-zero exit, nothing half-written."""
+import pathlib
 import subprocess
 import sys
 
@@ -133,3 +134,18 @@ def test_the_command_line_keeps_freed_memory_in_a_fresh_process():
             "glibc = 'libc.so' in (ctypes.util.find_library('c') or ''); "
             "sys.exit(0 if keep_freed_memory() == glibc else 1)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_train_prior_fits_the_codes_of_the_talkers_own_encoder(tmp_path):
+    from styletalker.errors import StyletalkerError
+    from styletalker.talker.train_prior import talker_encoder
+    repo, fallback = tmp_path / "repo", tmp_path / "shipped" / "encoder_default"
+    (repo / "out").mkdir(parents=True)
+    (repo / "out" / "enc.json").write_text("{}")
+    (tmp_path / "mine.json").write_text("{}")
+    assert talker_encoder(None, "out/enc", fallback, repo) == repo / "out" / "enc"          # recorded, repo-relative
+    assert talker_encoder(None, str(tmp_path / "mine"), fallback, repo) == tmp_path / "mine"  # recorded, outside
+    assert talker_encoder("given", "out/enc", fallback, repo) == pathlib.Path("given")       # --encoder wins
+    assert talker_encoder(None, None, fallback, repo) == fallback                          # old talkers: the profile's
+    with pytest.raises(StyletalkerError, match="--encoder"):
+        talker_encoder(None, "out/gone", fallback, repo)

@@ -8,6 +8,22 @@ import sys
 from ..errors import StyletalkerError
 
 
+def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
+    """The encoder whose codes a prior is fitted to: ``--encoder`` if given, else the one the base talker was trained
+    with (its metadata's ``encoder``, relative to the repository), else the profile's (talkers saved before the
+    metadata recorded it). The posterior reads Enc_I's codes, so fitting the prior to another encoder's codes would
+    fit it to motion the talker never sees."""
+    if given:
+        return pathlib.Path(given)
+    if recorded:                     # recorded relative to the repository when inside it (``paths.portable``)
+        for p in (pathlib.Path(recorded), pathlib.Path(repo) / recorded):
+            if p.with_suffix(".json").exists():
+                return p
+        raise StyletalkerError(f"the base talker was trained on the codes of the encoder {recorded}, which is not "
+                               f"there; restore it or pass --encoder NAME (the same encoder)")
+    return pathlib.Path(fallback)
+
+
 def train_prior(args) -> None:
     """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]``: base
     talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as
@@ -23,7 +39,7 @@ def train_prior(args) -> None:
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
     from ..inversion.invert import load_encoder
-    from ..paths import portable, profile_model
+    from ..paths import REPO_DIR, portable, profile_model
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
@@ -52,7 +68,9 @@ def train_prior(args) -> None:
             net.prior.head.weight[:cfg.motion_dim].zero_()
             net.prior.head.bias[:cfg.motion_dim].zero_()
     data = ensure_dataset(args.data, prof, args.quiet)
-    E = load_encoder(profile_model("encoder", "encoder", prof), device=dev)
+    base_meta = read_model_info(base).get("meta", {})
+    epath = talker_encoder(args.encoder, base_meta.get("encoder"), profile_model("encoder", "encoder", prof), REPO_DIR)
+    E = load_encoder(epath, device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
     tcfg = talker_train_config(prof, **{**sizes, **set_over, **over})
@@ -65,11 +83,11 @@ def train_prior(args) -> None:
     hw = describe(dev)
 
     # the base talker's own run (its command, steps, time), so the exported JSON records how to rebuild both stages
-    base_run = {k: v for k, v in read_model_info(base).get("meta", {}).items()
-                if k in ("command", "steps", "seconds", "hardware", "finished")}
+    base_run = {k: v for k, v in base_meta.items() if k in ("command", "steps", "seconds", "hardware", "finished")}
 
     def meta_of(step: int, seconds: float, done: bool, **extra) -> dict:
-        return dict(profile=prof, data=portable(data), base=portable(base), base_run=base_run, steps=step,
+        return dict(profile=prof, data=portable(data), base=portable(base), base_run=base_run,
+                    encoder=portable(epath), **{k: base_meta[k] for k in ("generator",) if k in base_meta}, steps=step,
                     seconds=round(seconds, 1),
                     hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     stage="prior (second stage, frozen posterior)", train_config=dataclasses.asdict(tcfg),
