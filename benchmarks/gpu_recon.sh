@@ -12,6 +12,9 @@
 # trained against the fine-tuned G.
 # NARROW_FLAGS / WIDE_FLAGS replace those generator flags (e.g. WIDE_FLAGS="--set first_cutoff=8
 # --set first_stopband=17.15"); check an architecture with benchmarks/generator_capacity.py on the CPU first.
+# CLOSED_EYES=SHARE draws that share of every batch of the generator's reconstruction stage and of the encoder from
+# frames with closed eyes (`--closed-eyes`; about 2.8 % of the training frames otherwise; session 15 found that the
+# shipped G_I cannot draw a closed eye even when W+ is optimised for one).
 # VARIANTS="narrow" (or "wide") runs one alone: two beside each other share the GPU's memory, and in session 6 the
 # narrow variant's adversarial stage (batch 256) ran out of it beside the wide one.
 # Writes to $OUT (at most 8 files): <variant>_generator.safetensors, <variant>_encoder.safetensors and meta.tgz
@@ -21,6 +24,7 @@ DATA=${DATA:-out/gpu_carry/default}
 MINUTES=${MINUTES:-4.5}
 ENCODER_MINUTES=${ENCODER_MINUTES:-2.5}
 BATCH=${BATCH:-128}
+CLOSED=${CLOSED_EYES:+--closed-eyes $CLOSED_EYES}
 OUT=${OUT:-out/gpu}
 W=/tmp/grecon
 mkdir -p "$OUT" $W/meta
@@ -35,7 +39,7 @@ for s in ('train', 'val'):
 variant() {   # name, extra generator flags...
   local name=$1; shift
   python3 -m styletalker train generator --profile default --scheme recon --data "$DATA" --batch "$BATCH" \
-    --minutes "$MINUTES" --device auto --quiet --out $W/$name/gen --export $W/$name/generator "$@" \
+    --minutes "$MINUTES" --device auto --quiet --out $W/$name/gen --export $W/$name/generator $CLOSED "$@" \
     > $W/meta/${name}_generator.txt 2>&1
   if [ -n "${ADV_MINUTES:-}" ]; then    # adversarial fine-tuning of the reconstruction G (fresh D), same config
     local sets=() prev=""
@@ -49,7 +53,7 @@ variant() {   # name, extra generator flags...
   fi
   python3 -m styletalker train encoder --profile default --data "$DATA" --generator $W/$name/generator \
     --minutes "$ENCODER_MINUTES" --batch 64 --device auto --quiet --out $W/$name/enc \
-    --export $W/$name/encoder > $W/meta/${name}_encoder.txt 2>&1
+    --export $W/$name/encoder $CLOSED > $W/meta/${name}_encoder.txt 2>&1
 }
 VARIANTS=${VARIANTS:-narrow wide}
 for name in $VARIANTS; do

@@ -158,6 +158,13 @@ def cmd_train(args) -> None:
     if args.model_set and args.stage != "talker":
         raise StyletalkerError(f"--model-set sets the talker's model config; 'train {args.stage}' has none: drop it "
                                f"(--set FIELD=VALUE overrides this stage's settings)")
+    if getattr(args, "closed_eyes", 0):
+        from .data.frames import check_share
+        check_share(args.closed_eyes)
+        if args.stage not in ("generator", "encoder", "detail") or (args.stage == "generator" and args.scheme != "recon"):
+            raise StyletalkerError(f"--closed-eyes over-samples closed-eye frames in the image stages (generator "
+                                   f"--scheme recon, encoder, detail); 'train {args.stage}"
+                                   f"{' --scheme ' + args.scheme if args.stage == 'generator' else ''}' does not use it")
     _call(TRAIN_STAGES[args.stage], args)
 
 
@@ -228,18 +235,21 @@ def train_generator(args) -> None:
         save_model(export, stage.G_ema, gen_cfg, kind="generator", meta=meta_of(step, seconds, False))
 
     if args.scheme == "recon":                                       # autoencoder warm start, mapping fitted
-        from .data.frames import frame_bank, label_bank
+        from .data.frames import closed_eye_frames, frame_bank, label_bank
         from .gan.autoencoder import train_reconstruction
         from .gan.generator import Generator
         G = init if init is not None else Generator(gen_cfg)
         lm = label_bank(data, "train", "landmarks") if args.face_weight > 0 else None
+        closed = closed_eye_frames(data, "train") if args.closed_eyes > 0 else None
         stage, summary = train_reconstruction(G, frame_bank(data, "train", not args.quiet), out,
                                               kimg=train_cfg.kimg, batch=train_cfg.batch,
                                               time_limit_s=limit, progress=not args.quiet, device=dev,
-                                              landmarks=lm, face_weight=args.face_weight)
+                                              landmarks=lm, face_weight=args.face_weight,
+                                              closed=closed, closed_share=args.closed_eyes)
         meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
         meta.update(scheme="recon", reconstruction_psnr=round(summary["psnr"], 2),
-                    mapping_loss=round(summary["mapping_loss"], 4), face_weight=args.face_weight)
+                    mapping_loss=round(summary["mapping_loss"], 4), face_weight=args.face_weight,
+                    closed_eyes=args.closed_eyes)
         save_model(export, G, gen_cfg, kind="generator", meta=meta)
     else:
         stage, summary = train_generator(data, out, gen_cfg, discriminator_config(prof), train_cfg, dev,
@@ -465,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "fitted to the codes; for CPU budgets)")
     s.add_argument("--face-weight", type=float, default=0.0, help="generator --scheme recon, distill: extra loss "
                    "weight at the inner-face landmarks (eyes, brows, lips; 0 = plain L1)")
+    s.add_argument("--closed-eyes", type=float, default=0.0, metavar="SHARE", help="generator --scheme recon, "
+                   "encoder, detail: draw this share of each batch from frames with closed eyes (about 2 %% of the "
+                   "world's frames; e.g. 0.2), so that blinks are learnt; 0 = uniform")
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "

@@ -149,3 +149,15 @@ def test_train_prior_fits_the_codes_of_the_talkers_own_encoder(tmp_path):
     assert talker_encoder(None, None, fallback, repo) == fallback                          # old talkers: the profile's
     with pytest.raises(StyletalkerError, match="--encoder"):
         talker_encoder(None, "out/gone", fallback, repo)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "talker", "--closed-eyes", "0.2"], "does not use it"),
+    (["train", "generator", "--closed-eyes", "0.2"], "--scheme adversarial"),
+    (["train", "encoder", "--closed-eyes", "1.5"], "below 1"),
+])
+def test_closed_eyes_is_refused_where_it_means_nothing(tmp_path, capsys, argv, needle):
+    rc = main(argv + ["--profile", "quick", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc != 0 and needle in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists() and not (tmp_path / "run").exists()     # nothing built or written

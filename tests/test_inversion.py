@@ -245,3 +245,44 @@ def test_invert_bad_input_one_line_error_nothing_written(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert words in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
         assert set(tmp_path.rglob("*")) == before
+
+
+def test_closed_eye_frames_are_the_labelled_blinks_and_batches_over_sample_them(small_dataset):
+    from styletalker.data.frames import EYE_CLOSED, closed_eye_frames, draw_frames
+    from styletalker.errors import StyletalkerError
+    eyes = label_bank(small_dataset, "train", "eye_open")
+    closed = closed_eye_frames(small_dataset, "train")
+    assert torch.equal(closed, torch.nonzero(eyes.mean(1) < EYE_CLOSED).flatten())
+    assert bool((eyes[closed].mean(1) < EYE_CLOSED).all())
+    n = len(eyes)
+    # no share: the very stream of a plain randint, so runs without over-sampling are unchanged
+    assert torch.equal(draw_frames(n, 16, torch.Generator().manual_seed(3)),
+                       torch.randint(n, [16], generator=torch.Generator().manual_seed(3)))
+    rare = torch.tensor([5, 11])
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([draw_frames(n, 8, g, rare, share=0.25) for _ in range(200)])   # [200, 8]
+    assert draws.shape == (200, 8) and bool(((draws >= 0) & (draws < n)).all())
+    assert bool(torch.isin(draws[:, 6:], rare).all())                   # round(0.25 * 8) = 2 from the rare frames
+    assert torch.isin(draws, rare).float().mean() >= 0.25
+    with pytest.raises(StyletalkerError, match="closed eyes"):
+        draw_frames(n, 8, g, torch.zeros(0, dtype=torch.long), share=0.25)
+
+
+def test_encoder_stage_draws_the_configured_share_of_closed_eye_frames(quick_G, small_dataset, monkeypatch):
+    import styletalker.inversion.train as itrain
+    bank, lm = frame_bank(small_dataset, "train", False), label_bank(small_dataset, "train", "landmarks")
+    seen = []
+
+    def spy(n, batch, gen, rare=None, share=0.0):
+        idx = itrain_draw(n, batch, gen, rare, share)
+        seen.append(idx)
+        return idx
+    itrain_draw = itrain.draw_frames
+    monkeypatch.setattr(itrain, "draw_frames", spy)
+    cfg = encoder_train_config("quick", batch=8, samples=0, closed_eyes=0.5)
+    E = Encoder(for_generator(quick_G), quick_G.w_avg)
+    stage = EncoderStage(E, quick_G, LandmarkNet(landmark_config("quick")).eval(), bank, lm, cfg,
+                         closed=torch.tensor([7]))
+    stage.step(0)
+    quick_G.requires_grad_(True)
+    assert len(seen) == 1 and seen[0].tolist()[4:] == [7, 7, 7, 7]     # half of the batch from the closed frames

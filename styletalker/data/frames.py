@@ -86,3 +86,38 @@ def label_bank(root, split: str, name: str) -> torch.Tensor:
                                        f"supervise {name}")
             out.append(torch.from_numpy(np.asarray(z[name], np.float32)))
     return torch.cat(out)
+
+
+EYE_CLOSED = 0.5    # a frame's eyes count as closed when the mean openness of both (the world's eye_open label) is below
+
+
+def closed_eye_frames(root, split: str = "train") -> torch.Tensor:
+    """Indices (int64 [M]) of a split's frames, in :func:`frame_bank` order, whose mean eye openness is below
+    ``EYE_CLOSED``: about 2 % of the default world's frames (blinks are short), the rare class that
+    :func:`draw_frames` over-samples. Data without eye labels (real clips) get :func:`label_bank`'s clear error."""
+    eyes = label_bank(root, split, "eye_open")
+    return torch.nonzero(eyes.reshape(len(eyes), -1).mean(1) < EYE_CLOSED).flatten()
+
+
+def draw_frames(n: int, batch: int, gen: torch.Generator, rare: torch.Tensor | None = None,
+                share: float = 0.0) -> torch.Tensor:
+    """Indices of one training batch (int64 [batch]) into n frames: ``round(share * batch)`` of them drawn uniformly
+    from ``rare`` (e.g. :func:`closed_eye_frames`), the rest uniformly from all n. With no share the draw is exactly
+    ``torch.randint(n, [batch], generator=gen)``, so runs without over-sampling keep their random stream."""
+    k = round(share * batch)
+    if k == 0:
+        return torch.randint(n, [batch], generator=gen)
+    if rare is None or len(rare) == 0:
+        raise StyletalkerError(f"over-sampling {share:g} of each batch needs frames of the rare class, and this data "
+                               "has none (no frame with closed eyes): use a share of 0")
+    common = torch.randint(n, [batch - k], generator=gen)
+    picked = rare[torch.randint(len(rare), [k], generator=gen)]
+    return torch.cat([common, picked])
+
+
+def check_share(share: float, flag: str = "--closed-eyes") -> float:
+    """A share of each batch for :func:`draw_frames`: in [0, 1), else a clear error."""
+    if not 0 <= share < 1:
+        raise StyletalkerError(f"{flag} {share:g}: the share of each batch drawn from closed-eye frames must be at least "
+                               "0 and below 1 (e.g. 0.2)")
+    return share

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .generator import Generator
-from ..data.frames import to_float
+from ..data.frames import draw_frames, to_float
 from ..imagemetrics import psnr
 from ..training import GeneratorState
 
@@ -86,7 +86,7 @@ class AutoencoderStage:
 
     def __init__(self, G: Generator, bank: torch.Tensor, batch: int = 32, lr: float = 0.002, grad_weight: float = 1.0,
                  seed: int = 0, device="cpu", landmarks: torch.Tensor | None = None, face_weight: float = 0.0,
-                 sigma_px: float = 2.0):
+                 sigma_px: float = 2.0, closed: torch.Tensor | None = None, closed_share: float = 0.0):
         self.G, self.bank, self.batch, self.device = G.to(device), bank.to(device), batch, device
         self.E = FrameEncoder(G.cfg.resolution, G.cfg.w_dim).to(device)
         self.grad_weight = grad_weight
@@ -96,6 +96,7 @@ class AutoencoderStage:
             raise ValueError(f"{len(landmarks)} landmark rows for {len(bank)} frames")
         self.landmarks = None if face_weight <= 0 else landmarks.to(device)
         self.face_weight, self.sigma_px = face_weight, sigma_px
+        self.closed, self.closed_share = closed, closed_share          # closed-eye frames over-sampled (draw_frames)
         self.opt = torch.optim.Adam(list(self.E.parameters()) + list(G.synthesis.parameters()), lr=lr,
                                     betas=(0.9, 0.99))
         self.gen = torch.Generator().manual_seed(seed)
@@ -109,7 +110,7 @@ class AutoencoderStage:
         return w.unsqueeze(1).repeat(1, self.G.num_ws, 1)
 
     def step(self, i: int) -> dict[str, float]:
-        idx = torch.randint(len(self.bank), [self.batch], generator=self.gen)
+        idx = draw_frames(len(self.bank), self.batch, self.gen, self.closed, self.closed_share)
         x = to_float(self.bank[idx.to(self.bank.device)]).to(self.device)
         y = self.G.synthesis(self.encode(x))
         w = None if self.landmarks is None else face_weights(self.landmarks[idx.to(self.landmarks.device)],
@@ -167,16 +168,19 @@ def encode_bank(stage: AutoencoderStage, bank: torch.Tensor, batch: int = 256) -
 def train_reconstruction(G: Generator, bank: torch.Tensor, out, kimg: float, batch: int = 32,
                          time_limit_s: float | None = None, progress: bool = True, device="cpu",
                          mapping_steps: int = 2000, landmarks: torch.Tensor | None = None,
-                         face_weight: float = 0.0) -> tuple[AutoencoderStage, dict]:
+                         face_weight: float = 0.0, closed: torch.Tensor | None = None,
+                         closed_share: float = 0.0) -> tuple[AutoencoderStage, dict]:
     """The whole scheme: autoencoder steps (resumable in OUT), then the mapping fitted to the encoded codes.
-    landmarks, face_weight: weight the loss at the inner face (see AutoencoderStage).
+    landmarks, face_weight: weight the loss at the inner face (see AutoencoderStage); closed, closed_share: draw that
+    share of each batch from the closed-eye frames ``closed`` (``data.frames.closed_eye_frames``).
 
     Returns the stage (its G is the trained generator, in eval mode) and the loop's summary plus the final
     reconstruction PSNR on 256 frames and the mapping's last loss.
     """
     from ..training import train
     G.train()
-    stage = AutoencoderStage(G, bank, batch=batch, device=device, landmarks=landmarks, face_weight=face_weight)
+    stage = AutoencoderStage(G, bank, batch=batch, device=device, landmarks=landmarks, face_weight=face_weight,
+                             closed=closed, closed_share=closed_share)
     steps = int(math.ceil(kimg * 1e3 / batch))
     summary = train(stage, steps, out, log_every=20, ckpt_every=100, time_limit_s=time_limit_s,
                     progress=progress, desc="G_I autoencoder")

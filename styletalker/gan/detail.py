@@ -19,7 +19,7 @@ import dataclasses
 import torch
 import torch.nn as nn
 
-from ..data.frames import to_float
+from ..data.frames import draw_frames, to_float
 from ..training import GeneratorState
 from .autoencoder import face_weights, reconstruction_terms
 from .generator import Generator
@@ -37,6 +37,7 @@ class DetailConfig:
     sigma_px: float = 2.0           # spread of each landmark's weight at 64 px
     grad_weight: float = 1.0        # weight of the image-gradient L1
     steps: int = 4000
+    closed_eyes: float = 0.0        # share of each batch drawn from closed-eye frames (data.frames.draw_frames)
     seed: int = 0
 
 
@@ -52,8 +53,9 @@ class DetailStage:
     rest frozen and run without a graph), weighted L1 + gradient L1 against the frames."""
 
     def __init__(self, G: Generator, E: nn.Module, bank: torch.Tensor, landmarks: torch.Tensor, cfg: DetailConfig,
-                 device="cpu"):
+                 device="cpu", closed: torch.Tensor | None = None):
         self.G, self.E, self.cfg, self.device = G.to(device).eval(), E.to(device).train(), cfg, device
+        self.closed = closed                   # closed-eye frame indices, over-sampled by cfg.closed_eyes
         self.bank, self.landmarks, self.batch = bank, landmarks, cfg.batch
         layers = G.synthesis.layers
         self.split = 0 if cfg.layers == 0 else len(layers) - cfg.layers
@@ -74,7 +76,7 @@ class DetailStage:
 
     def step(self, i: int) -> dict[str, float]:
         cfg = self.cfg
-        idx = torch.randint(len(self.bank), [cfg.batch], generator=self.gen)
+        idx = draw_frames(len(self.bank), cfg.batch, self.gen, self.closed, cfg.closed_eyes)
         x = to_float(self.bank[idx]).to(self.device)
         w = face_weights(self.landmarks[idx].to(self.device), x.shape[-1], cfg.face_weight, cfg.sigma_px)
         y = self.render(self.E(x))
@@ -88,13 +90,14 @@ class DetailStage:
 
 def train_detail(G: Generator, E: nn.Module, bank: torch.Tensor, landmarks: torch.Tensor, out, cfg: DetailConfig,
                  time_limit_s: float | None = None, progress: bool = True, device="cpu",
-                 on_checkpoint=None) -> tuple[DetailStage, dict]:
-    """Fine-tune (resuming from OUT/checkpoint.pt); returns the stage and the loop's summary.
+                 on_checkpoint=None, closed: torch.Tensor | None = None) -> tuple[DetailStage, dict]:
+    """Fine-tune (resuming from OUT/checkpoint.pt); returns the stage and the loop's summary. closed: the closed-eye
+    frames' indices (needed when cfg.closed_eyes > 0).
 
     on_checkpoint(stage, step, seconds): called after every checkpoint (to export the models so far)."""
     from ..training import train
     torch.manual_seed(cfg.seed)
-    stage = DetailStage(G, E, bank, landmarks, cfg, device)
+    stage = DetailStage(G, E, bank, landmarks, cfg, device, closed=closed)
     hook = None if on_checkpoint is None else (lambda step, sec: on_checkpoint(stage, step, sec))
     summary = train(stage, cfg.steps, out, log_every=20, ckpt_every=50, time_limit_s=time_limit_s,
                     progress=progress, desc="G_I detail", on_checkpoint=hook)

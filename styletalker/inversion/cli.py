@@ -46,7 +46,7 @@ def train_encoder(args) -> None:
     from ..checkpoint import save_model
     from ..cli import ensure_dataset
     from ..config import profile
-    from ..data.frames import frame_bank, label_bank
+    from ..data.frames import closed_eye_frames, frame_bank, label_bank
     from ..device import describe, device as pick_device
     from ..gan.weights import load_generator
     from ..paths import portable, profile_model
@@ -59,7 +59,7 @@ def train_encoder(args) -> None:
     gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
     G = load_generator(gpath, device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
-    cfg = encoder_train_config(prof, **over)
+    cfg = encoder_train_config(prof, closed_eyes=args.closed_eyes, **over)
     ecfg = for_generator(G)
     name = f"encoder_{prof}"
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
@@ -98,7 +98,8 @@ def train_encoder(args) -> None:
 
     stage, summary = fit(E, G, lnet.to(dev), bank, lm if bool(finite.all()) else None, out / "encoder", cfg,
                          time_limit_s=left, progress=not args.quiet, device=dev, on_checkpoint=export_now,
-                         ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 100)
+                         ckpt_every=args.ckpt_every if args.ckpt_every != 500 else 100,
+                         closed=closed_eye_frames(data, "train") if cfg.closed_eyes > 0 else None)
     E, G = E.cpu(), G.cpu()
     meta = meta_of(summary["step"], summary["seconds"], summary["done"], summary["images_per_s"])
     meta.update(_val_scores(G, E, vbank))
@@ -163,7 +164,7 @@ def train_detail(args) -> None:
     from ..checkpoint import read_model_info, save_model
     from ..cli import ensure_dataset, frozen_pair
     from ..config import profile
-    from ..data.frames import frame_bank, label_bank
+    from ..data.frames import closed_eye_frames, frame_bank, label_bank
     from ..device import describe, device as pick_device
     from ..gan.detail import DETAIL_PRESETS
     from ..gan.detail import train_detail as fit
@@ -173,10 +174,11 @@ def train_detail(args) -> None:
     data = ensure_dataset(args.data, prof, args.quiet)
     gpath, epath, G, E = frozen_pair(args, prof)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
-    cfg = dataclasses.replace(DETAIL_PRESETS[prof], **over)
+    cfg = dataclasses.replace(DETAIL_PRESETS[prof], closed_eyes=args.closed_eyes, **over)
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"detail_{prof}"
     export = pathlib.Path(args.export) if args.export else out
     bank, lm = frame_bank(data, "train", not args.quiet), label_bank(data, "train", "landmarks")
+    closed = closed_eye_frames(data, "train") if cfg.closed_eyes > 0 else None
     hw = describe(dev)
     prev = read_model_info(gpath).get("meta", {})                 # the generator's history, one entry per stage
     lineage = prev.get("lineage", []) + [{k: prev[k] for k in ("scheme", "kimg", "seconds", "images_per_s",
@@ -192,7 +194,7 @@ def train_detail(args) -> None:
 
     limit = args.minutes * 60 if args.minutes else None
     stage, summary = fit(G, E, bank, lm, out, cfg, time_limit_s=limit, progress=not args.quiet, device=dev,
-                         on_checkpoint=export_now)
+                         on_checkpoint=export_now, closed=closed)
     stage.G.cpu()
     stage.E.cpu()
     extra = _val_scores(stage.G, stage.E, _val_frames(data, bank))

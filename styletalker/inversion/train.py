@@ -18,7 +18,7 @@ import math
 import torch
 
 from ..config import profile
-from ..data.frames import to_float
+from ..data.frames import draw_frames, to_float
 from ..imagemetrics import psnr, ssim
 from ..training import GeneratorState, train
 from .encoder import Encoder
@@ -40,6 +40,7 @@ class EncoderTrainConfig:
     code: float = 0.2            # code error on G samples, per dimension in units of w's spread
     delta: float = 0.002         # |w_i - w_0| regulariser
     psi_min: float = 0.5         # G samples drawn with truncation psi ~ U(psi_min, 1)
+    closed_eyes: float = 0.0     # share of each batch of real frames drawn from closed-eye frames (draw_frames)
     landmark_steps: int = 1500   # landmark regressor steps
     landmark_batch: int = 64     # its batch
     seed: int = 0
@@ -67,11 +68,12 @@ class EncoderStage:
     or None (then the regressor's reading of the real frame is the target)."""
 
     def __init__(self, E: Encoder, G, L: LandmarkNet, bank: torch.Tensor, landmarks: torch.Tensor | None,
-                 cfg: EncoderTrainConfig, device="cpu"):
+                 cfg: EncoderTrainConfig, device="cpu", closed: torch.Tensor | None = None):
         self.E, self.G, self.L = E.to(device).train(), G.to(device).eval(), L.to(device).eval()
         G.requires_grad_(False)
         L.requires_grad_(False)
         self.bank, self.cfg, self.device, self.batch = bank, cfg, device, cfg.batch
+        self.closed = closed                   # closed-eye frame indices, over-sampled by cfg.closed_eyes
         self.lm = None if landmarks is None else to_unit(landmarks, E.cfg.resolution)
         self.opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -83,7 +85,7 @@ class EncoderStage:
     def step(self, i: int) -> dict[str, float]:
         c, E, G = self.cfg, self.E, self.G
         E.n_active.fill_(min(E.cfg.num_ws - 1, i // max(c.unlock_every, 1)))
-        idx = torch.randint(len(self.bank), [c.batch], generator=self.gen)
+        idx = draw_frames(len(self.bank), c.batch, self.gen, self.closed, c.closed_eyes)
         x = to_float(self.bank[idx]).to(self.device)
         ws = E(x)                                                                   # [B, num_ws, w_dim]
         y = G.synthesis(ws)
@@ -132,10 +134,10 @@ def landmark_rms_px(net: LandmarkNet, bank: torch.Tensor, landmarks: torch.Tenso
 
 def train_encoder(E: Encoder, G, L: LandmarkNet, bank: torch.Tensor, landmarks: torch.Tensor | None, out,
                   cfg: EncoderTrainConfig, time_limit_s: float | None = None, progress: bool = True, device="cpu",
-                  on_checkpoint=None, ckpt_every: int = 100):
+                  on_checkpoint=None, ckpt_every: int = 100, closed: torch.Tensor | None = None):
     """Train Enc_I against frozen G_I and L (resumable in OUT). Returns (stage, summary); E ends in eval mode
     with every offset unlocked."""
-    stage = EncoderStage(E, G, L, bank, landmarks, cfg, device)
+    stage = EncoderStage(E, G, L, bank, landmarks, cfg, device, closed=closed)
     summary = train(stage, cfg.steps, out, log_every=10, ckpt_every=ckpt_every, time_limit_s=time_limit_s,
                     progress=progress, desc="Enc_I", on_checkpoint=on_checkpoint)
     E.eval()
