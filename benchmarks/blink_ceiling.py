@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--encoder", default="styletalker/weights/encoder_default")
     ap.add_argument("--data", default="data/cache/default")
     ap.add_argument("--frames", type=int, default=12, help="closed-eye test frames (and a third as many open ones)")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=150, help="optimiser steps (0: read the encoder's inversions only)")
     ap.add_argument("--eyelid-weight", type=float, default=10.0, help="the second optimisation's eyelid term (0: skip)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
@@ -96,6 +96,7 @@ def main(argv=None) -> dict:
     print(f"EAR threshold {thr:.3f}; real: {res['real']}\nencoder: {res['encoder']}", flush=True)
     w_eye, lm_t = eye_weights(lmk, R), to_unit(lmk, R)
     runs = [("optimised_pixels", 0.0)] + ([("optimised_eyelids", a.eyelid_weight)] if a.eyelid_weight > 0 else [])
+    runs = runs if a.steps > 0 else []                               # --steps 0: the encoder's reading only
     for name, lw in runs:
         ws = ws0.clone().requires_grad_(True)
         opt = torch.optim.Adam([ws], lr=0.01)
