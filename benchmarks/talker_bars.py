@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from styletalker.data.dataset import ClipWindows
+from styletalker.data.frames import EYE_CLOSED
 from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, landmark_error, mouth_opening
 from styletalker.gan.generator import resolve_precision
 from styletalker.gan.weights import SHIPPED_RENDERER, load_generator
@@ -70,7 +71,8 @@ from styletalker.talker.generate import SHIPPED_TALKER, generate, load_talker, r
 from styletalker.videoio import read_video, read_video_audio, write_video
 
 FPS, SR, AXES = 25, 16000, ("yaw", "pitch", "roll")
-EYE_CLOSED = 0.5             # ground truth: a frame is in a blink when the mean eye openness is below this
+# ground truth: a frame is in a blink when the mean eye openness is below EYE_CLOSED (0.5; the training stages'
+# --closed-eyes over-samples the same frames)
 TOLERANCE = 2                # frames between matched blink centres
 
 

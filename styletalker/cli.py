@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--face-weight", type=float, default=0.0, help="generator --scheme recon, distill: extra loss "
                    "weight at the inner-face landmarks (eyes, brows, lips; 0 = plain L1)")
     s.add_argument("--closed-eyes", type=float, default=0.0, metavar="SHARE", help="generator --scheme recon, "
-                   "encoder, detail: draw this share of each batch from frames with closed eyes (about 2 %% of the "
+                   "encoder, detail: draw this share of each batch from frames with closed eyes (about 3 %% of the "
                    "world's frames; e.g. 0.2), so that blinks are learnt; 0 = uniform")
     s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "

@@ -93,7 +93,7 @@ EYE_CLOSED = 0.5    # a frame's eyes count as closed when the mean openness of b
 
 def closed_eye_frames(root, split: str = "train") -> torch.Tensor:
     """Indices (int64 [M]) of a split's frames, in :func:`frame_bank` order, whose mean eye openness is below
-    ``EYE_CLOSED``: about 2 % of the default world's frames (blinks are short), the rare class that
+    ``EYE_CLOSED``: about 3 % of the default world's training frames (blinks are short), the rare class that
     :func:`draw_frames` over-samples. Data without eye labels (real clips) get :func:`label_bank`'s clear error."""
     eyes = label_bank(root, split, "eye_open")
     return torch.nonzero(eyes.reshape(len(eyes), -1).mean(1) < EYE_CLOSED).flatten()
