@@ -19,6 +19,7 @@ generator's. Run it on a new G_I (``--generator``) before retraining what depend
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 import time
 
@@ -33,7 +34,7 @@ from styletalker.inversion.invert import check_pair, encode, load_encoder, load_
 from styletalker.inversion.landmarks import to_unit
 from styletalker.posemetrics import eye_openness, face_landmarks
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from talker_bars import calibrate, save  # noqa: E402  (issue 6's EAR threshold)
 
 EYES = slice(36, 48)         # both eyes of the 68-point scheme
@@ -65,7 +66,8 @@ def main(argv=None) -> dict:
     t_start = time.time()
     G, E, L = load_generator(a.generator), load_encoder(a.encoder), load_landmarks()
     check_pair(E, G)
-    G.requires_grad_(False), L.requires_grad_(False)
+    G.requires_grad_(False)
+    L.requires_grad_(False)
     fa = FaceAnalyzer()
     _, thr, fit = calibrate(a.data, L, fa)
     test = ClipWindows(a.data, "test")
