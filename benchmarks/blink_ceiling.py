@@ -10,7 +10,7 @@ are closed (mean world eye openness < 0.15) and, for contrast, open ones (> 0.9)
 1. real       the frames themselves (what the reader sees at 64 px);
 2. encoder    G(Enc_I(x));
 3. optimised  W+ optimised from Enc_I's code (Adam, lr 0.01) to reconstruct the frame, the squared error weighted
-              1 + 30 x a Gaussian bump (1.5 px) around each eye landmark (36-47), once on pixels alone and once with the
+              1 + 30 x a Gaussian bump (1.5 px) around each eye landmark (36-47; ``face_weights``), once on pixels alone and once with the
               landmark regressor's eyelid points also pulled to the true ones (``--eyelid-weight``): the most closed
               eye this generator draws for the frame when asked directly.
 A generator that cannot pass (3) cannot show blinks through any encoder or talker: then the blink ceiling is the
@@ -28,6 +28,7 @@ import torch
 
 from styletalker.data.dataset import ClipWindows
 from styletalker.face import FaceAnalyzer
+from styletalker.gan.autoencoder import face_weights
 from styletalker.gan.weights import load_generator
 from styletalker.imagemetrics import psnr
 from styletalker.inversion.invert import check_pair, encode, load_encoder, load_landmarks
@@ -38,14 +39,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from talker_bars import calibrate, save  # noqa: E402  (issue 6's EAR threshold)
 
 EYES = slice(36, 48)         # both eyes of the 68-point scheme
-
-
-def eye_weights(landmarks: torch.Tensor, size: int, weight: float = 30.0, sigma_px: float = 1.5) -> torch.Tensor:
-    """[N, 1, S, S]: 1 + weight x the largest Gaussian bump over the eye landmarks of landmarks [N, 68, 2] (pixels)."""
-    pts = landmarks[:, EYES]
-    axis = torch.arange(size, dtype=torch.float32) + 0.5
-    d = (axis.view(1, 1, -1, 1) - pts[..., 1, None, None]) ** 2 + (axis.view(1, 1, 1, -1) - pts[..., 0, None, None]) ** 2
-    return (1 + weight * torch.exp(-d / (2 * sigma_px ** 2)).amax(1)).unsqueeze(1)
 
 
 def to_u8(y: torch.Tensor) -> np.ndarray:
@@ -96,7 +89,9 @@ def main(argv=None) -> dict:
         y0 = G.synthesis(ws0)
     res["encoder"] = dict(reading(to_u8(y0)), psnr=psnr(y0, target).mean().item())
     print(f"EAR threshold {thr:.3f}; real: {res['real']}\nencoder: {res['encoder']}", flush=True)
-    w_eye, lm_t = eye_weights(lmk, R), to_unit(lmk, R)
+    # the training stages' face weights on the eyes alone (each image's mean weight 1: with Adam on per-image codes the
+    # scale does not matter)
+    w_eye, lm_t = face_weights(lmk, R, face_weight=30.0, sigma_px=1.5, points=EYES), to_unit(lmk, R)
     runs = [("optimised_pixels", 0.0)] + ([("optimised_eyelids", a.eyelid_weight)] if a.eyelid_weight > 0 else [])
     runs = runs if a.steps > 0 else []                               # --steps 0: the encoder's reading only
     for name, lw in runs:

@@ -271,13 +271,11 @@ def test_closed_eye_frames_are_the_labelled_blinks_and_batches_over_sample_them(
 def test_encoder_stage_draws_the_configured_share_of_closed_eye_frames(quick_G, small_dataset, monkeypatch):
     import styletalker.inversion.train as itrain
     bank, lm = frame_bank(small_dataset, "train", False), label_bank(small_dataset, "train", "landmarks")
-    seen = []
+    seen, draw = [], itrain.draw_frames
 
     def spy(n, batch, gen, rare=None, share=0.0):
-        idx = itrain_draw(n, batch, gen, rare, share)
-        seen.append(idx)
-        return idx
-    itrain_draw = itrain.draw_frames
+        seen.append(draw(n, batch, gen, rare, share))
+        return seen[-1]
     monkeypatch.setattr(itrain, "draw_frames", spy)
     cfg = encoder_train_config("quick", batch=8, samples=0, closed_eyes=0.5)
     E = Encoder(for_generator(quick_G), quick_G.w_avg)

@@ -48,13 +48,15 @@ def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 INNER_FACE = slice(17, 68)          # brows, nose, eyes, lips of the 68-point scheme (the jaw line is left out)
 
 
-def face_weights(landmarks: torch.Tensor, size: int, face_weight: float, sigma_px: float) -> torch.Tensor:
-    """Per-pixel loss weights [N, 1, S, S]: 1 + face_weight * max over inner-face landmarks of a Gaussian bump.
+def face_weights(landmarks: torch.Tensor, size: int, face_weight: float, sigma_px: float,
+                 points: slice = INNER_FACE) -> torch.Tensor:
+    """Per-pixel loss weights [N, 1, S, S]: 1 + face_weight * max over the landmarks ``points`` (default the inner
+    face; e.g. slice(36, 48) for the eyes alone) of a Gaussian bump.
 
     landmarks: [N, 68, 2] as (x, y) pixel coordinates of an S x S frame; non-finite rows give weight 1 everywhere.
     The weights are normalised to mean 1 per image, so the loss keeps the scale of a plain L1.
     """
-    pts = landmarks[:, INNER_FACE]                                       # [N, P, 2]
+    pts = landmarks[:, points]                                           # [N, P, 2]
     axis = torch.arange(size, dtype=torch.float32, device=landmarks.device) + 0.5
     dx = (axis.view(1, 1, -1) - pts[..., 0:1]) ** 2                      # [N, P, S]
     dy = (axis.view(1, 1, -1) - pts[..., 1:2]) ** 2

@@ -87,7 +87,7 @@ def train_prior(args) -> None:
 
     def meta_of(step: int, seconds: float, done: bool, **extra) -> dict:
         return dict(profile=prof, data=portable(data), base=portable(base), base_run=base_run,
-                    encoder=portable(epath), **{k: base_meta[k] for k in ("generator",) if k in base_meta}, steps=step,
+                    encoder=portable(epath), generator=base_meta.get("generator"), steps=step,
                     seconds=round(seconds, 1),
                     hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     stage="prior (second stage, frozen posterior)", train_config=dataclasses.asdict(tcfg),
