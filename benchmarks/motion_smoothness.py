@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 import torch
 
-from styletalker.inversion.invert import SHIPPED_ENCODER, encode, load_encoder
+from styletalker.inversion.invert import SHIPPED_RENDER_ENCODER, encode, load_encoder
 from styletalker.talker.generate import SHIPPED_TALKER, load_talker, sample_motion
 
 
@@ -39,7 +39,8 @@ def spread(m: torch.Tensor) -> float:
 def main(argv=None) -> np.ndarray:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--talker", default=str(SHIPPED_TALKER))
-    ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
+    ap.add_argument("--encoder", default=str(SHIPPED_RENDER_ENCODER), help="the talker's encoder (default: "
+                    "generation's)")
     ap.add_argument("--data", default="data/cache/default")
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")

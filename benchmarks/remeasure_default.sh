@@ -7,8 +7,13 @@
 # Two jobs at a time, one torch thread each. Speed bars are not re-run here (they need an idle machine; the
 # architectures are unchanged): `python benchmarks/talker_bars.py --speed-only` and
 # `python benchmarks/generation_bars.py --speed-only`.
+#
+# SEED=1 trains the talker with that seed; GI_BARS=0 skips G_I's and Enc_I's own bars (issues 3 and 4) when only
+# generation's pair (paths.talking_pair) changed.
 set -euo pipefail
 V=${V:-v6}
+SEED=${SEED:-0}
+GI_BARS=${GI_BARS:-1}
 T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
@@ -21,18 +26,20 @@ done
 # 1. the shipped talker (6,000 steps on the code terms only), beside the generator bars; then the lip-sync ablation
 #    pair branched from its step-6,000 checkpoint (copied into both folders, so training resumes there): 16
 #    rendering steps each, with and without the lip-sync loss
-st train talker --profile default --steps 6000 --set warmup=6000 --out $T/talker_$V --export $T/talker_$V/talker_default --quiet \
-  > out/logs/talker_$V.log 2>&1 &
-python benchmarks/generator_bars.py --no-speed --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
+st train talker --profile default --steps 6000 --set warmup=6000 --seed $SEED --out $T/talker_$V \
+  --export $T/talker_$V/talker_default --quiet > out/logs/talker_$V.log 2>&1 &
+if [ "$GI_BARS" = 1 ]; then
+  python benchmarks/generator_bars.py --no-speed --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
+fi
 wait
 for k in sync nosync; do
   mkdir -p $T/talker_${V}_$k/talker
   cp $T/talker_$V/talker/checkpoint.pt $T/talker_${V}_$k/talker/
   cp $T/talker_$V/codes.npy $T/talker_$V/codes.key $T/talker_${V}_$k/
 done
-st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_nosync \
+st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --seed $SEED --ckpt-every 8 --out $T/talker_${V}_nosync \
   --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
-st train talker --profile default --steps 6016 --set warmup=6000 --ckpt-every 8 --out $T/talker_${V}_sync \
+st train talker --profile default --steps 6016 --set warmup=6000 --seed $SEED --ckpt-every 8 --out $T/talker_${V}_sync \
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 wait
 # 2. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
@@ -46,12 +53,20 @@ cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_defau
 cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \
   styletalker/weights/
 # 3. the bars
-python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
+if [ "$GI_BARS" = 1 ]; then
+  python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
+fi
 # 8 sentences x 5 samples instead of the benchmark's 20 x 10: with the first_cutoff 8 G_I (session 9) the full protocol
 # renders 40,000 frames at about 5 frames/s on one thread, over two hours
 python benchmarks/generation_bars.py --no-speed --threads 1 --sentences 8 --samples 5 --json docs/generation_bars_default.json \
   > out/logs/generation_bars.log 2>&1 &
-wait
-python benchmarks/talker_bars.py --ablation $T/talker_${V}_nosync/talker_default_nosync \
-  --with-sync $T/talker_${V}_sync/talker_default --json docs/talker_bars_default.json > out/logs/talker_bars.log 2>&1
+TB=(python benchmarks/talker_bars.py --ablation $T/talker_${V}_nosync/talker_default_nosync
+    --with-sync $T/talker_${V}_sync/talker_default --json docs/talker_bars_default.json)
+if [ "$GI_BARS" = 1 ]; then
+  wait
+  "${TB[@]}" > out/logs/talker_bars.log 2>&1
+else   # the second core is free: beside the generation bars, one thread (its speed row is then not a measurement)
+  "${TB[@]}" --threads 1 > out/logs/talker_bars.log 2>&1 &
+  wait
+fi
 tail -n 30 out/logs/*.log

@@ -63,7 +63,7 @@ from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, landmark_e
 from styletalker.gan.generator import resolve_precision
 from styletalker.gan.weights import SHIPPED_RENDERER, load_generator
 from styletalker.imagemetrics import psnr, ssim
-from styletalker.inversion.invert import SHIPPED_ENCODER, check_pair, encode, load_encoder, load_landmarks
+from styletalker.inversion.invert import SHIPPED_RENDER_ENCODER, check_pair, encode, load_encoder, load_landmarks
 from styletalker.posemetrics import (PoseEstimator, best_event_threshold, blink_events, eye_openness, face_landmarks, match_events,
                                      f1_from_counts, pearson)
 from styletalker.sync.evaluator import SHIPPED_EVALUATOR, lse, load_evaluator
@@ -195,9 +195,10 @@ def print_bars(bars: dict, ref_keys: tuple) -> None:
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:
     """The frozen models and the dataset a talker benchmark reads (default: the shipped ones)."""
-    ap.add_argument("--generator", default=str(SHIPPED_RENDERER), help="the G_I that renders (default: the shipped "
-                    "distilled one, what generation uses; the full one: styletalker/weights/generator_default)")
-    ap.add_argument("--encoder", default=str(SHIPPED_ENCODER))
+    ap.add_argument("--generator", default=str(SHIPPED_RENDERER), help="the G_I that renders (default: generation's, "
+                    "generator_default_detail; the full one: styletalker/weights/generator_default)")
+    ap.add_argument("--encoder", default=str(SHIPPED_RENDER_ENCODER), help="its encoder (default: generation's, "
+                    "encoder_default_detail; the full G_I's: styletalker/weights/encoder_default)")
     ap.add_argument("--evaluator", default=str(SHIPPED_EVALUATOR))
     ap.add_argument("--data", default="data/cache/default")
 

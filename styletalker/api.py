@@ -68,16 +68,22 @@ def speech(audio=None, text: str | None = None, voice: str = DEFAULT_VOICE,
 @functools.lru_cache(maxsize=2)
 def _load(talker, encoder, generator):
     from .gan.weights import load_renderer
-    from .inversion.invert import check_pair, load_encoder
+    from .inversion.invert import check_pair, load_render_encoder
     from .talker.generate import load_talker
-    G, E = load_renderer(generator), load_encoder(encoder)
+    G, E = load_renderer(generator), load_render_encoder(encoder)
     check_pair(E, G)
     return load_talker(talker).eval(), E, G
 
 
 def load_models(talker=None, encoder=None, generator=None):
-    """(talker, Enc_I, G_I), the shipped ones by default (G_I: the distilled one, ``st.gan.weights.load_renderer``)
-    or NAME(.safetensors) paths; cached, so a notebook's repeated calls (widgets) load them once."""
+    """(talker, encoder, generator), the shipped ones by default (generation's pair: ``st.gan.weights.load_renderer``
+    and ``st.inversion.invert.load_render_encoder``)
+    or NAME(.safetensors) paths; cached, so a notebook's repeated calls (widgets) load them once. An encoder's codes
+    fit only the generator it was trained with, so ``encoder`` and ``generator`` come together or not at all."""
+    if (encoder is None) != (generator is None):
+        raise StyletalkerError("give the encoder and the generator together (an encoder's codes fit only the generator "
+                               "it was trained with), e.g. --generator styletalker/weights/generator_default --encoder "
+                               "styletalker/weights/encoder_default for the full G_I")
     return _load(*(None if p is None else str(pathlib.Path(p).resolve()) for p in (talker, encoder, generator)))
 
 
@@ -107,8 +113,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
                   [T', R, R, 3] whose motion is transferred (motion-controllable; ping-pong looped when short;
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.
-    talker, encoder, generator: NAME(.safetensors) of other models (default: the shipped ones; the generator is the
-                  distilled G_I, 1.4-2x faster than the full one, st.gan.weights.SHIPPED_GENERATOR, ~34 dB from it).
+    talker, encoder, generator: NAME(.safetensors) of other models (default: the shipped ones; the generator and
+                  encoder are generation's pair, the distilled G_I fine-tuned with its encoder, paths.talking_pair).
     chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
     return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
                   does not grow with the audio's length (what the command line does).

@@ -182,14 +182,16 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
     return data
 
 
-def frozen_pair(args, prof: str, device="cpu") -> tuple:
-    """(generator path, encoder path, G_I, Enc_I) named by a train command's --generator and --encoder (default: the
-    profile's: the shipped ones for ``default``), checked to fit each other, on ``device``."""
+def frozen_pair(args, prof: str, device="cpu", talking: bool = False) -> tuple:
+    """(generator path, encoder path, G_I, Enc_I) named by a train command's --generator and --encoder, checked to
+    fit each other, on ``device``. The defaults are the profile's G_I and Enc_I (the shipped ones for ``default``).
+    With ``talking``, they are the pair that video generation renders with (``paths.talking_pair``)."""
     from .gan.weights import load_generator
     from .inversion.invert import check_pair, load_encoder
-    from .paths import profile_model
-    gpath = pathlib.Path(args.generator) if args.generator else profile_model("generator", "generator", prof)
-    epath = pathlib.Path(args.encoder) if args.encoder else profile_model("encoder", "encoder", prof)
+    from .paths import profile_model, talking_pair
+    gdef, edef = talking_pair(prof) if talking else (None, None)
+    gpath = pathlib.Path(args.generator) if args.generator else gdef or profile_model("generator", "generator", prof)
+    epath = pathlib.Path(args.encoder) if args.encoder else edef or profile_model("encoder", "encoder", prof)
     G, E = load_generator(gpath, device=device), load_encoder(epath, device=device)
     check_pair(E, G)
     return gpath, epath, G, E
@@ -455,9 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "non-linearities")
     s.add_argument("--generator", default=None, help="encoder: the frozen generator to invert; distill: the "
                    "teacher; talker: the renderer of its image terms (default: the shipped one, or "
-                   "out/train/generator_<profile>)")
+                   "out/train/generator_<profile>; talker: generation's renderer, generator_default_detail)")
     s.add_argument("--encoder", default=None, help="detail: the encoder to fine-tune with G; distill: the encoder "
-                   "whose codes are distilled; talker: the encoder of its code bank (default: the shipped one); prior: the "
+                   "whose codes are distilled; talker: the encoder of its code bank (default: generation's, "
+                   "encoder_default_detail); prior: the "
                    "same (default: the one the base talker was trained with)")
     s.add_argument("--no-sync", action="store_true", help="talker: train without the lip-sync loss (the ablation)")
     s.add_argument("--prior", default=None, choices=["flow", "gaussian"], help="prior: which motion prior to fit "
@@ -526,9 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread (> 0)")
     s.add_argument("--still", action="store_true", help="no head motion: lips only")
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
-    s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped one)")
-    s.add_argument("--generator", default=None, help="generator NAME (default: the shipped distilled G_I; the full "
-                   "one is styletalker/weights/generator_default)")
+    s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped encoder_default_detail, "
+                   "the partner of the default generator)")
+    s.add_argument("--generator", default=None, help="generator NAME (default: the shipped generator_default_detail, "
+                   "the distilled G_I fine-tuned with its encoder; pass both or neither)")
     s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="rendering precision: "
                    "bf16 is about 2.7x faster on CPUs with bfloat16 units (AVX512-BF16, AMX), slower on others; auto "
                    "(default) takes bf16 where the CPU has them, else fp32")

@@ -42,3 +42,15 @@ def profile_model(name: str, stage: str, prof: str) -> pathlib.Path:
         raise StyletalkerError(f"no {prof} {name}: train one with 'styletalker train {stage} --profile {prof}' or "
                                f"pass its NAME")
     return trained
+
+
+def talking_pair(prof: str) -> tuple[pathlib.Path, pathlib.Path]:
+    """(generator, encoder) that the talker learns on and video generation renders with, by default.
+
+    For the default profile, the shipped pair ``generator_default_detail`` and ``encoder_default_detail``. The
+    detail stage fine-tuned the distilled G_I and Enc_I together there, with the loss weighted at the face. Its codes
+    are its own, so its encoder goes with it. For other profiles, the profile's G_I and Enc_I.
+    """
+    if prof == "default":
+        return WEIGHTS_DIR / "generator_default_detail", WEIGHTS_DIR / "encoder_default_detail"
+    return profile_model("generator", "generator", prof), profile_model("encoder", "encoder", prof)

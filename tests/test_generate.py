@@ -95,6 +95,7 @@ def test_bad_input_one_line_error_nothing_written(tmp_path, media, capsys):
         (["--image", img, "--audio", wav, "-o", str(tmp_path / "v.avi")], "mp4"),
         (["--image", img], "exactly one"),
         (["--image", img, "--audio", wav, "--still", "--motion-video", wav], "exclude each other"),
+        (["--image", img, "--audio", wav, "--generator", str(WEIGHTS_DIR / "generator_default")], "together"),
     ]
     for args, words in cases:
         if "-o" not in args:

@@ -4,13 +4,16 @@ from __future__ import annotations
 import pathlib
 
 from ..checkpoint import load_model
-from ..paths import WEIGHTS_DIR  # re-exported: where shipped weights live
+from ..paths import WEIGHTS_DIR, talking_pair  # WEIGHTS_DIR re-exported: where shipped weights live
 from .generator import Generator, GeneratorConfig
 
 SHIPPED_GENERATOR = WEIGHTS_DIR / "generator_default"
 # G_I distilled to two thirds of its channels (st.gan.distill, 'styletalker train distill'): the same W+ codes, the
-# same images to about 33 dB, 1.6x faster on a CPU. Video generation renders with it by default.
-SHIPPED_RENDERER = WEIGHTS_DIR / "generator_default_distilled"
+# same images to about 33 dB, 1.6x faster on a CPU.
+SHIPPED_DISTILLED = WEIGHTS_DIR / "generator_default_distilled"
+# The distilled G_I and Enc_I fine-tuned together by the detail stage ('styletalker train detail'): sharper mouths.
+# Video generation renders with it by default, with its own encoder (inversion.invert.SHIPPED_RENDER_ENCODER).
+SHIPPED_RENDERER = talking_pair("default")[0]
 
 
 def load_generator(path=None, expected: GeneratorConfig | None = None, device="cpu") -> Generator:
@@ -23,6 +26,7 @@ def load_generator(path=None, expected: GeneratorConfig | None = None, device="c
 
 
 def load_renderer(path=None, device="cpu") -> Generator:
-    """The generator that video generation renders with: PATH, else the shipped distilled G_I (``SHIPPED_RENDERER``;
-    it reads G_I's codes, so Enc_I and the talker drive it unchanged), in eval mode."""
+    """The generator that video generation renders with, in eval mode: PATH, else ``SHIPPED_RENDERER``, the detail
+    stage's fine-tune of the distilled G_I. Its codes come from its own encoder,
+    ``st.inversion.invert.load_render_encoder()``."""
     return load_generator(path or SHIPPED_RENDERER, device=device)

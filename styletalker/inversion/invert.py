@@ -26,12 +26,21 @@ from .landmarks import LandmarkConfig, LandmarkNet
 
 SHIPPED_ENCODER = WEIGHTS_DIR / "encoder_default"
 SHIPPED_LANDMARKS = WEIGHTS_DIR / "landmarks_default"
+# the encoder of the pair that video generation renders with (``paths.talking_pair``): it was fine-tuned with that
+# generator, so its codes are that generator's, not the full G_I's
+SHIPPED_RENDER_ENCODER = WEIGHTS_DIR / "encoder_default_detail"
 
 
 def load_encoder(path=None, expected: EncoderConfig | None = None, device="cpu") -> Encoder:
     """Load an encoder saved by ``styletalker train encoder`` (default: the shipped one for the shipped G_I)."""
     path = pathlib.Path(path) if path else SHIPPED_ENCODER
     return load_model(path, Encoder, EncoderConfig, kind="encoder", expected=expected, device=device)
+
+
+def load_render_encoder(path=None, device="cpu") -> Encoder:
+    """The encoder that video generation inverts the reference with: PATH, else ``SHIPPED_RENDER_ENCODER``, the
+    partner of ``st.gan.weights.load_renderer()``'s generator."""
+    return load_encoder(path or SHIPPED_RENDER_ENCODER, device=device)
 
 
 def load_landmarks(path=None, device="cpu") -> LandmarkNet:

@@ -28,7 +28,7 @@ def train_talker(args) -> None:
     model_over = _config_overrides(args.model_set, TalkerConfig, "--model-set")
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    gpath, epath, G, E = frozen_pair(args, prof, dev)                     # --generator / --encoder, or the profile's
+    gpath, epath, G, E = frozen_pair(args, prof, dev, talking=True)       # --generator / --encoder, or generation's
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     tcfg = talker_train_config(prof, use_sync=not args.no_sync, **{**set_over, **over})
     dsync = None

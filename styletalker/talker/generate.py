@@ -151,12 +151,12 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
 
     from ..gan.generator import check_precision
     from ..gan.weights import load_renderer
-    from ..inversion.invert import encode, invert, load_encoder
+    from ..inversion.invert import encode, invert, load_render_encoder
     if not temperature > 0:                                                    # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
     check_precision(precision)
     G = G if G is not None else load_renderer()
-    E = E if E is not None else load_encoder()
+    E = E if E is not None else load_render_encoder()
     talker = talker if talker is not None else load_talker()
     frames = AudioFrames(audio, sample_rate)
     ref = invert(image, E, G)

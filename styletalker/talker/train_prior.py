@@ -39,7 +39,7 @@ def train_prior(args) -> None:
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
     from ..inversion.invert import load_encoder
-    from ..paths import REPO_DIR, portable, profile_model
+    from ..paths import REPO_DIR, portable, talking_pair
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
@@ -69,7 +69,7 @@ def train_prior(args) -> None:
             net.prior.head.bias[:cfg.motion_dim].zero_()
     data = ensure_dataset(args.data, prof, args.quiet)
     base_meta = read_model_info(base).get("meta", {})
-    epath = talker_encoder(args.encoder, base_meta.get("encoder"), profile_model("encoder", "encoder", prof), REPO_DIR)
+    epath = talker_encoder(args.encoder, base_meta.get("encoder"), talking_pair(prof)[1], REPO_DIR)
     E = load_encoder(epath, device=dev)
     over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
     sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
@@ -83,7 +83,8 @@ def train_prior(args) -> None:
     hw = describe(dev)
 
     # the base talker's own run (its command, steps, time), so the exported JSON records how to rebuild both stages
-    base_run = {k: v for k, v in base_meta.items() if k in ("command", "steps", "seconds", "hardware", "finished")}
+    base_run = {k: v for k, v in base_meta.items() if k in ("command", "generator", "encoder", "steps", "seconds",
+                                                            "hardware", "finished")}
 
     def meta_of(step: int, seconds: float, done: bool, **extra) -> dict:
         return dict(profile=prof, data=portable(data), base=portable(base), base_run=base_run,
