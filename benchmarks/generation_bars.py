@@ -201,6 +201,8 @@ def main(argv=None) -> dict:
                     "speed and memory runs")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed and memory runs")
     ap.add_argument("--speed-only", action="store_true", help="only the speed and memory runs (on an idle machine)")
+    ap.add_argument("--split", default="test", choices=["test", "val"], help="the clips and sentences measured: "
+                    "test (the bars), or val (to choose between candidate models without looking at the test split)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     a.precision = resolve_precision(a.precision)                 # auto: what this CPU gets
@@ -214,7 +216,7 @@ def main(argv=None) -> dict:
     if fitted["flow"] != fitted["gaussian"]:             # NLLs of different targets do not compare
         raise SystemExit(f"the priors were fitted differently (target, residual): {fitted}; refit one of them")
     lm_net, fa = load_landmarks(), FaceAnalyzer()
-    bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, threads=a.threads)
+    bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, split=a.split, threads=a.threads)
 
     def bar(name, value, target, ok, **extra):
         bars[name] = dict(value=value, target=target, **{"pass": bool(ok) if ok is not None else None}, **extra)
@@ -223,9 +225,9 @@ def main(argv=None) -> dict:
         return speed_section(a, bars, res, t0)
     # ---- prior fit: held-out motion NLL
     with tempfile.TemporaryDirectory() as tmp:
-        test = ClipWindows(a.data, "test", window=32)
-        codes = code_bank(E, test, tmp, progress=False)
-        nll = {k: motion_nll(t, test, codes) for k, t in priors.items()}
+        held = ClipWindows(a.data, a.split, window=32)
+        codes = code_bank(E, held, tmp, progress=False)
+        nll = {k: motion_nll(t, held, codes) for k, t in priors.items()}
     bar("prior_nll_flow_below_gaussian", nll["flow"], f"< gaussian ({nll['gaussian']:.3f})",
         nll["flow"] < nll["gaussian"], gaussian=nll["gaussian"])
     print(f"held-out motion NLL: flow {nll['flow']:.3f}, gaussian {nll['gaussian']:.3f} nats/frame", flush=True)
@@ -234,8 +236,8 @@ def main(argv=None) -> dict:
     clf = style_classifier(a.data)
     est_reg = regressor_pose(a.data, lm_net)
     est, thr, fit = calibrate(a.data, lm_net, fa)
-    clips = Clips(a.data, E, lm_net, fa)
-    true_styles = clip_styles(a.data, "test")
+    clips = Clips(a.data, E, lm_net, fa, a.split)
+    true_styles = clip_styles(a.data, a.split)
     picks = np.unique(np.linspace(0, clips.n - 1, min(a.sentences, clips.n)).round().astype(int))
     styles = {k: [] for k in priors}
     feats = {k: [] for k in (*priors, "gt", "gt_estimated")}
@@ -313,9 +315,9 @@ def main(argv=None) -> dict:
     fd = {k: frechet(gen[k], np.stack(feats["gt_estimated"])) for k in priors}
     # the reference holds only the sampled sentences' 20 sequences: a wider one (every test clip, same pipeline) and a
     # bootstrap over sentences say how far the comparison can be trusted
-    test = ClipWindows(a.data, "test")
+    held = ClipWindows(a.data, a.split)
     ref_all = np.stack([style_features(est_reg(regress_landmarks(lm_net, np.asarray(
-        test.frames[int(test.offsets[i]):int(test.offsets[i + 1])])))) for i in range(len(test.index["lengths"]))])
+        held.frames[int(held.offsets[i]):int(held.offsets[i + 1])])))) for i in range(len(held.index["lengths"]))])
     fd_all = {k: frechet(gen[k], ref_all) for k in priors}
     boot = frechet_bootstrap(gen, np.stack(feats["gt_estimated"]), a.samples)
     bar("pose_frechet_flow_vs_gaussian", fd["flow"], "report (lower is closer)", None, gaussian=fd["gaussian"],

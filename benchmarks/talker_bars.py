@@ -77,11 +77,12 @@ TOLERANCE = 2                # frames between matched blink centres
 
 
 class Clips:
-    """Test clips of the dataset cache with their audio, codes and ground-truth landmarks (computed once each)."""
+    """Test clips (or another ``split``'s) of the dataset cache with their audio, codes and ground-truth landmarks
+    (computed once each)."""
 
-    def __init__(self, root, E, lm_net, fa):
+    def __init__(self, root, E, lm_net, fa, split: str = "test"):
         self.root, self.E, self.lm_net, self.fa = pathlib.Path(root), E, lm_net, fa
-        self.ds = ClipWindows(root, "test")
+        self.ds = ClipWindows(root, split)
         self.n = len(self.ds.index["lengths"])
         self.identity = self.ds.index["identities"]
         self._cache: dict = {}
