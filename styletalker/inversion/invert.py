@@ -21,6 +21,7 @@ from ..checkpoint import load_model, read_model_info
 from ..errors import StyletalkerError
 from ..gan.weights import WEIGHTS_DIR, load_generator
 from ..imagemetrics import psnr, ssim
+from ..paths import talking_pair
 from .encoder import Encoder, EncoderConfig
 from .landmarks import LandmarkConfig, LandmarkNet
 
@@ -28,7 +29,7 @@ SHIPPED_ENCODER = WEIGHTS_DIR / "encoder_default"
 SHIPPED_LANDMARKS = WEIGHTS_DIR / "landmarks_default"
 # the encoder of the pair that video generation renders with (``paths.talking_pair``): it was fine-tuned with that
 # generator, so its codes are that generator's, not the full G_I's
-SHIPPED_RENDER_ENCODER = WEIGHTS_DIR / "encoder_default_detail"
+SHIPPED_RENDER_ENCODER = talking_pair("default")[1]
 
 
 def load_encoder(path=None, expected: EncoderConfig | None = None, device="cpu") -> Encoder:
