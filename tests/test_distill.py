@@ -152,18 +152,9 @@ def _world_frames(root, resolution=64):
     import numpy as np
 
     from styletalker.data import format as fmt
-    from styletalker.world import clip as wclip
-    from styletalker.world import head
-    frames, lips = [], []
-    for c in fmt.list_clips(root, "val") + fmt.list_clips(root, "test"):
-        meta = json.loads(c.with_suffix(".json").read_text())
-        ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS])
-        with np.load(c.with_suffix(".npz")) as z:
-            f, lm = wclip.render_frames(ident, wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"]),
-                                        resolution)
-        frames.append(f)
-        lips.append(lm[:, 48:])
-    return np.concatenate(frames), np.concatenate(lips)
+    from styletalker.data.frames import render_clip
+    frames, marks = zip(*(render_clip(c, resolution) for c in fmt.list_clips(root, "val") + fmt.list_clips(root, "test")))
+    return np.concatenate(frames), np.concatenate(marks)[:, 48:]
 
 
 def test_generation_renders_with_the_fine_tuned_pair_which_rebuilds_mouths_better(small_dataset):

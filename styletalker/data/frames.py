@@ -27,6 +27,19 @@ def _renderable(clips: list[pathlib.Path]) -> bool:
     return True
 
 
+def render_clip(clip, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic clip (its .json and .npz labels) rendered again at any ``resolution``: (uint8 [T, R, R, 3],
+    landmarks [T, 68, 2] in pixels)."""
+    from ..world import clip as wclip
+    from ..world import head
+    clip = pathlib.Path(clip)
+    meta = json.loads(clip.with_suffix(".json").read_text())
+    ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
+    with np.load(clip.with_suffix(".npz")) as z:
+        params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
+    return wclip.render_frames(ident, params, resolution)
+
+
 def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tensor:
     """Every frame of a split as uint8 [N, 3, R, R].
 
@@ -50,15 +63,9 @@ def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tenso
         return torch.from_numpy(np.load(cached))
     from tqdm.auto import tqdm
 
-    from ..world import clip as wclip
-    from ..world import head
     out = []
     for c in tqdm(clips, desc=f"rendering {split} frames", disable=not progress, mininterval=2):
-        meta = json.loads(c.with_suffix(".json").read_text())
-        ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
-        with np.load(c.with_suffix(".npz")) as z:
-            params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
-        frames, _ = wclip.render_frames(ident, params, man["resolution"])
+        frames, _ = render_clip(c, man["resolution"])
         out.append(torch.from_numpy(frames).permute(0, 3, 1, 2))
     bank = torch.cat(out).contiguous()
     cached.parent.mkdir(parents=True, exist_ok=True)
