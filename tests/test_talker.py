@@ -94,10 +94,12 @@ def test_elbo_kl_matches_the_analytic_kl_to_the_prior(cfg):
     assert torch.allclose(terms[0]["kl"], expect, atol=1e-4)
 
 
-@pytest.mark.parametrize("prior,residual", [("gaussian", False), ("flow", False), ("gaussian", True), ("flow", True)])
-def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, prior, residual):
+@pytest.mark.parametrize("prior,residual,step", [("gaussian", False, False), ("flow", False, False),
+                                                 ("gaussian", True, False), ("flow", True, False),
+                                                 ("gaussian", True, True), ("flow", True, True)])
+def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, prior, residual, step):
     torch.manual_seed(0)
-    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=residual))
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=residual, prior_step_input=step))
     _randomise(net.prior.cell, 4)
     _randomise(net.prior.head, 5)
     ws_ref, _, mel = _inputs(cfg)
@@ -152,6 +154,40 @@ def test_a_residual_prior_models_the_step_from_its_anchor(cfg, prior):
         still, _ = net.prior.sample(a, e, temperature=1e-6, state=start, gen=g)
     decay = (1 - k) ** torch.arange(1, T + 1, dtype=torch.float32)[:, None]          # [T, M]
     assert torch.allclose(still, 0.7 * decay.expand(B, T, -1), atol=1e-4)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "flow"])
+def test_a_step_input_prior_reads_its_last_step_and_starts_as_its_base(cfg, prior):
+    """With ``prior_step_input`` the GRU reads [m_(t-1), a_t, e_ref, STEP_GAIN (m_(t-1) - m_(t-2))]; teacher forcing
+    in two chunks with the state (h, m, m2) carried gives the one-pass contexts; and a prior widened from a base
+    without that input (``base_prior_state``) starts on the base's numbers."""
+    from styletalker.talker.prior import STEP_GAIN
+    from styletalker.talker.train_prior import base_prior_state
+    torch.manual_seed(0)
+    base = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True))
+    _randomise(base.prior, 4)
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True, prior_step_input=True))
+    net.prior.load_state_dict(base_prior_state(base, net.cfg))
+    ws_ref, _, mel = _inputs(cfg)
+    a, e = net.audio(mel), net.e_ref(ws_ref)
+    m = torch.randn(B, T, cfg.motion_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(net.prior.log_prob(m, a, e), base.prior.log_prob(m, a, e), atol=1e-5)
+        _randomise(net.prior.cell, 6)                            # now the step's weights are not zero
+        h = net.prior.contexts(m, a, e)
+        z = torch.zeros(B, 1, cfg.motion_dim)
+        prev, prev2 = torch.cat([z, m[:, :-1]], 1), torch.cat([z, z, m[:, :-2]], 1)
+        hh, manual = torch.zeros(B, cfg.hidden), []
+        for t in range(T):
+            hh = net.prior.cell(torch.cat([prev[:, t], a[:, t], e, STEP_GAIN * (prev[:, t] - prev2[:, t])], -1), hh)
+            manual.append(hh)
+        assert torch.allclose(h, torch.stack(manual, 1), atol=1e-5)
+        k = 3
+        rest = net.prior.contexts(m[:, k:], a[:, k:], e, dict(h=h[:, k - 1], m=m[:, k - 1], m2=m[:, k - 2]))
+        assert torch.allclose(rest, h[:, k:], atol=1e-5)
+        # m_(t-2) matters only through the step: shifting it changes the contexts
+        other = dict(h=h[:, k - 1], m=m[:, k - 1], m2=m[:, k - 2] + 0.5)
+        assert not torch.allclose(net.prior.contexts(m[:, k:], a[:, k:], e, other), rest, atol=1e-4)
 
 
 def test_a_mean_target_prior_is_fitted_to_the_posterior_mean(cfg):
@@ -434,8 +470,8 @@ def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_pat
         assert set(tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize("residual,target", [(False, "sample"), (True, "mean")])   # session 9's and the shipped fit
-def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target):
+@pytest.mark.parametrize("residual,target,step", [(False, "sample", False), (True, "mean", True)])  # session 9's, shipped
+def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target, step):
     import numpy as np
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import PriorStage, motion_nll, talker_train_config
@@ -445,7 +481,8 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     walk = torch.randn(n, cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05        # smooth, clip-like codes
     codes = walk.numpy().astype(np.float16)
     torch.manual_seed(0)
-    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target))
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target,
+                                     prior_step_input=step))
     _randomise(net.posterior, 3)
     frozen = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("prior.")}
     tcfg = talker_train_config("quick", batch=8, window=8)

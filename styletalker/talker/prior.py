@@ -28,6 +28,19 @@ A learnt pull k in (0, 1) per motion dimension (k = sigmoid(``pull``)) makes the
 Ornstein-Uhlenbeck-like sway around a resting pose (the mean of x_t over k, held by the head's bias): training windows
 are 32 frames, a generated video can be minutes, and a pure random walk drifts without bound (session 10: |m_t|
 doubled within 100 frames). As |m_t| <= max |x| / k, the motion stays bounded however long the audio.
+
+The last step as an input (``TalkerConfig.prior_step_input``, session 17): the GRU also reads the step it just took,
+d_(t-1) = m_(t-1) - m_(t-2), scaled by ``STEP_GAIN``:
+
+    h_t = GRU(h_(t-1), [m_(t-1), a_t, e_ref, STEP_GAIN * d_(t-1)])
+
+a function of inputs it already had (m_(t-1) now and m_(t-2) one frame earlier), so the model is the one issue 7
+names; what changes is that the GRU no longer has to difference two nearly equal values through its state. Without
+it the fitted priors ignored their history: under teacher forcing on training clips, the flow's scale sigma(h_t) was
+0.042 for still, nodding and turning clips alike, and its mean predicted none of the step (|x - mu| = |x|), although
+a still clip's steps are half a nodding one's. Every sample then moved with the same average amplitude, so few were
+still (``docs/benchmarks.md``, issue 7, session 17). Motion is smooth, so the last step predicts the next, and its size
+tells the prior which speaking style the sample has fallen into.
 """
 from __future__ import annotations
 
@@ -40,6 +53,7 @@ from torch import nn
 from .modules import TalkerConfig
 
 LOG_2PI = math.log(2 * math.pi)
+STEP_GAIN = 10.0      # steps of the posterior mean are 0.01-0.03 per dimension, about a tenth of m_t's own values
 
 
 def gaussian_log_prob(x: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -81,19 +95,32 @@ class ARPrior(nn.Module):
         if self.residual:                  # the anchor's pull k = sigmoid(pull), per motion dimension (docstring)
             self.pull = nn.Parameter(torch.full((cfg.motion_dim,), -3.0))
         self.ref_dim = ref_dim or cfg.hidden
-        self.cell = nn.GRUCell(cfg.motion_dim + cfg.audio_dim + self.ref_dim, cfg.hidden)
+        self.step_input = cfg.prior_step_input
+        # the GRU's input: [m_(t-1), a_t, e_ref] and, with step_input, the last step last (module docstring)
+        self.cell = nn.GRUCell(cfg.motion_dim * (2 if self.step_input else 1) + cfg.audio_dim + self.ref_dim,
+                               cfg.hidden)
 
     def init_state(self, batch: int, device=None) -> dict:
+        """The state before the first frame: h = 0 and m_0 = m_(-1) = 0 (the resting pose)."""
         return dict(h=torch.zeros(batch, self.cfg.hidden, device=device),
-                    m=torch.zeros(batch, self.cfg.motion_dim, device=device))
+                    m=torch.zeros(batch, self.cfg.motion_dim, device=device),
+                    m2=torch.zeros(batch, self.cfg.motion_dim, device=device))
+
+    def cell_input(self, prev: torch.Tensor, prev2: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor
+                   ) -> torch.Tensor:
+        """The GRU's input for one frame from m_(t-1), m_(t-2), a_t and e_ref (each [B, .])."""
+        parts = [prev, a, e_ref] + ([STEP_GAIN * (prev - prev2)] if self.step_input else [])
+        return torch.cat(parts, -1)
 
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
         """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
         state = state or self.init_state(a.shape[0], a.device)
-        prev, h, hs = self.previous(m, state), state["h"], []
+        prev = self.previous(m, state)
+        prev2 = self.previous(prev, dict(m=state.get("m2", torch.zeros_like(state["m"]))))
+        h, hs = state["h"], []
         for t in range(a.shape[1]):
-            h = self.cell(torch.cat([prev[:, t], a[:, t], e_ref], -1), h)
+            h = self.cell(self.cell_input(prev[:, t], prev2[:, t], a[:, t], e_ref), h)
             hs.append(h)
         return torch.stack(hs, 1)
 
@@ -125,12 +152,13 @@ class ARPrior(nn.Module):
         B, T = a.shape[:2]
         state = state or self.init_state(B, a.device)
         h, prev, out = state["h"], state["m"], []
+        prev2 = state.get("m2", torch.zeros_like(prev))
         for t in range(T):
-            h = self.cell(torch.cat([prev, a[:, t], e_ref], -1), h)
+            h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref), h)
             x = self.conditional_sample(h, temperature, gen)
-            prev = self.anchor(prev) + x
+            prev, prev2 = self.anchor(prev) + x, prev
             out.append(prev)
-        return torch.stack(out, 1), dict(h=h, m=prev)
+        return torch.stack(out, 1), dict(h=h, m=prev, m2=prev2)
 
     def conditional_log_prob(self, m: torch.Tensor, h: torch.Tensor) -> torch.Tensor:   # [N, M], [N, H] -> [N]
         raise NotImplementedError

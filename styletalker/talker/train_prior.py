@@ -24,11 +24,25 @@ def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
     return pathlib.Path(fallback)
 
 
+def base_prior_state(vae, cfg) -> dict:
+    """The base talker's prior weights for a prior of config ``cfg``. Where ``cfg`` adds the last step as the GRU's
+    input and the base had none, the new input's weights (the last columns of the GRU's input matrix) start at zero:
+    the new prior then starts as the base's, on the same numbers."""
+    import torch
+    state = vae.prior.state_dict()
+    if cfg.prior_step_input and not vae.cfg.prior_step_input:
+        w = state["cell.weight_ih"]
+        state["cell.weight_ih"] = torch.cat([w, w.new_zeros(w.shape[0], cfg.motion_dim)], 1)
+    return state
+
+
 def train_prior(args) -> None:
-    """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]``: base
+    """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]
+    [--no-step-input]``: base
     talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as
     talker_P (flow) or talker_P_gaussian, with the held-out motion NLL in its metadata. Since session 10 the prior is
-    residual and fitted to the posterior's mean by default (``styletalker.talker.prior``)."""
+    residual and fitted to the posterior's mean by default, and since session 17 its GRU reads the last step too
+    (``styletalker.talker.prior``)."""
     import dataclasses
 
     import torch
@@ -53,12 +67,13 @@ def train_prior(args) -> None:
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
                                f"or pass --talker NAME")
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
-    cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute)
+    cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
+                              prior_step_input=not args.no_step_input)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
     # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
     # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
-    missing, _ = net.prior.load_state_dict(vae.prior.state_dict(), strict=False)
+    missing, _ = net.prior.load_state_dict(base_prior_state(vae, cfg), strict=False)
     lacking = sorted(k for k in missing if not k.startswith("flow.") and k != "pull")   # those two may be new here
     if lacking:
         raise StyletalkerError(f"the base talker's prior lacks {lacking}: is {base} a trained talker?")
