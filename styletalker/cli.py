@@ -471,8 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "trajectory (default; smooth samples) or samples m ~ q (the ELBO's KL term)")
     s.add_argument("--absolute", action="store_true", help="prior: model m_t itself, not its step from "
                    "(1 - k) m_(t-1) with a learnt pull k (the session-9 prior)")
-    s.add_argument("--no-step-input", action="store_true", help="prior: the GRU reads m_(t-1) only, not also its "
-                   "last step m_(t-1) - m_(t-2) (the priors before session 17)")
+    s.add_argument("--raw-inputs", action="store_true", help="prior: the GRU reads m_(t-1), a_t and e_ref as they "
+                   "are, without the last step m_(t-1) - m_(t-2) and without standardising them (the priors before "
+                   "session 17)")
     s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
                    "fine-tuning); distill: continue from this student instead of pruning the teacher")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],

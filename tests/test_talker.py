@@ -99,7 +99,8 @@ def test_elbo_kl_matches_the_analytic_kl_to_the_prior(cfg):
                                                  ("gaussian", True, True), ("flow", True, True)])
 def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, prior, residual, step):
     torch.manual_seed(0)
-    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=residual, prior_step_input=step))
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=residual, prior_step_input=step,
+                                     prior_input_norm=step))
     _randomise(net.prior.cell, 4)
     _randomise(net.prior.head, 5)
     ws_ref, _, mel = _inputs(cfg)
@@ -157,37 +158,75 @@ def test_a_residual_prior_models_the_step_from_its_anchor(cfg, prior):
 
 
 @pytest.mark.parametrize("prior", ["gaussian", "flow"])
-def test_a_step_input_prior_reads_its_last_step_and_starts_as_its_base(cfg, prior):
-    """With ``prior_step_input`` the GRU reads [m_(t-1), a_t, e_ref, STEP_GAIN (m_(t-1) - m_(t-2))]; teacher forcing
-    in two chunks with the state (h, m, m2) carried gives the one-pass contexts; and a prior widened from a base
-    without that input (``base_prior_state``) starts on the base's numbers."""
+def test_the_session_17_prior_reads_its_last_step_standardised_and_starts_fresh(cfg, prior):
+    """With ``prior_step_input`` and ``prior_input_norm`` the GRU reads ([m_(t-1), a_t, e_ref, STEP_GAIN (m_(t-1) -
+    m_(t-2))] - in_mean) / in_std; teacher forcing in two chunks with the state (h, m, m2) carried gives the one-pass
+    contexts; a prior with other inputs than its base's keeps only the base's pull (``base_prior_state``)."""
     from styletalker.talker.prior import STEP_GAIN
     from styletalker.talker.train_prior import base_prior_state
     torch.manual_seed(0)
     base = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True))
-    _randomise(base.prior, 4)
-    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True, prior_step_input=True))
-    net.prior.load_state_dict(base_prior_state(base, net.cfg))
+    new = dataclasses.replace(cfg, prior=prior, prior_residual=True, prior_step_input=True, prior_input_norm=True)
+    start = base_prior_state(base, new)
+    assert "pull" in start and not any(k.startswith(("cell.", "head.")) for k in start)
+    assert base_prior_state(base, base.cfg).keys() == base.prior.state_dict().keys()
+    net = Talker(new)
+    _randomise(net.prior, 4)
+    n_in = net.prior.cell.weight_ih.shape[1]
+    assert n_in == 2 * cfg.motion_dim + cfg.audio_dim + net.prior.ref_dim
+    g = torch.Generator().manual_seed(2)
+    net.prior.in_mean.copy_(torch.randn(n_in, generator=g))
+    net.prior.in_std.copy_(torch.rand(n_in, generator=g) + 0.5)
     ws_ref, _, mel = _inputs(cfg)
     a, e = net.audio(mel), net.e_ref(ws_ref)
-    m = torch.randn(B, T, cfg.motion_dim, generator=torch.Generator().manual_seed(2))
+    m = torch.randn(B, T, cfg.motion_dim, generator=g)
     with torch.no_grad():
-        assert torch.allclose(net.prior.log_prob(m, a, e), base.prior.log_prob(m, a, e), atol=1e-5)
-        _randomise(net.prior.cell, 6)                            # now the step's weights are not zero
         h = net.prior.contexts(m, a, e)
         z = torch.zeros(B, 1, cfg.motion_dim)
         prev, prev2 = torch.cat([z, m[:, :-1]], 1), torch.cat([z, z, m[:, :-2]], 1)
         hh, manual = torch.zeros(B, cfg.hidden), []
         for t in range(T):
-            hh = net.prior.cell(torch.cat([prev[:, t], a[:, t], e, STEP_GAIN * (prev[:, t] - prev2[:, t])], -1), hh)
+            raw = torch.cat([prev[:, t], a[:, t], e, STEP_GAIN * (prev[:, t] - prev2[:, t])], -1)
+            hh = net.prior.cell((raw - net.prior.in_mean) / net.prior.in_std, hh)
             manual.append(hh)
         assert torch.allclose(h, torch.stack(manual, 1), atol=1e-5)
         k = 3
         rest = net.prior.contexts(m[:, k:], a[:, k:], e, dict(h=h[:, k - 1], m=m[:, k - 1], m2=m[:, k - 2]))
         assert torch.allclose(rest, h[:, k:], atol=1e-5)
-        # m_(t-2) matters only through the step: shifting it changes the contexts
+        # m_(t-2) matters through the step: shifting it changes the contexts
         other = dict(h=h[:, k - 1], m=m[:, k - 1], m2=m[:, k - 2] + 0.5)
         assert not torch.allclose(net.prior.contexts(m[:, k:], a[:, k:], e, other), rest, atol=1e-4)
+
+
+def test_fit_prior_inputs_standardises_what_the_gru_reads(cfg, small_dataset):
+    """After :func:`fit_prior_inputs` the GRU's teacher-forced inputs on the same windows have mean 0 and std 1 per
+    feature (where a feature varies at all), whatever the raw scales (here e_ref is blown up 100x)."""
+    import numpy as np
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.talker.train import fit_prior_inputs, sample_windows, talker_train_config, window_starts
+    windows = ClipWindows(small_dataset, "train", window=8)
+    n = int(windows.offsets[-1])
+    g = torch.Generator().manual_seed(0)
+    codes = (torch.randn(n, cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05).numpy().astype(np.float16)
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
+                                     prior_step_input=True, prior_input_norm=True))
+    _randomise(net.posterior, 3)
+    with torch.no_grad():
+        net.ref[0].weight.mul_(100)
+    tcfg = talker_train_config("quick", batch=8, window=8)
+    fit_prior_inputs(net, windows, codes, tcfg, batches=4, seed=5)
+    gen, starts, xs = torch.Generator().manual_seed(5), window_starts(windows, tcfg.window), []
+    with torch.no_grad():
+        for _ in range(4):                                                    # the same windows again
+            b = sample_windows(windows, codes, starts, tcfg, gen, with_frames=False)
+            m = net.posterior(b["codes"], b["ref"])[0]
+            xs.append(net.prior.teacher_inputs(m, net.audio(b["mel"]), net.e_ref(b["ref"])).flatten(0, 1))
+    x = torch.cat(xs)
+    varies = net.prior.in_std > 1e-4
+    assert varies.float().mean() > 0.9
+    assert torch.allclose(x.mean(0)[varies], torch.zeros(int(varies.sum())), atol=1e-3)
+    assert torch.allclose(x.std(0)[varies], torch.ones(int(varies.sum())), atol=1e-3)
 
 
 def test_a_mean_target_prior_is_fitted_to_the_posterior_mean(cfg):
@@ -470,7 +509,7 @@ def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_pat
         assert set(tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize("residual,target,step", [(False, "sample", False), (True, "mean", True)])  # session 9's, shipped
+@pytest.mark.parametrize("residual,target,step", [(False, "sample", False), (True, "mean", True)])  # session 9's, 17's
 def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target, step):
     import numpy as np
     from styletalker.data.dataset import ClipWindows
@@ -482,7 +521,7 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     codes = walk.numpy().astype(np.float16)
     torch.manual_seed(0)
     net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target,
-                                     prior_step_input=step))
+                                     prior_step_input=step, prior_input_norm=step))
     _randomise(net.posterior, 3)
     frozen = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("prior.")}
     tcfg = talker_train_config("quick", batch=8, window=8)

@@ -41,6 +41,13 @@ it the fitted priors ignored their history: under teacher forcing on training cl
 a still clip's steps are half a nodding one's. Every sample then moved with the same average amplitude, so few were
 still (``docs/benchmarks.md``, issue 7, session 17). Motion is smooth, so the last step predicts the next, and its size
 tells the prior which speaking style the sample has fallen into.
+
+Standardised inputs (``TalkerConfig.prior_input_norm``, session 17): the GRU reads its input as
+(x - mean) / std per feature, with mean and std measured on the training windows before the fit
+(:func:`styletalker.talker.train.fit_prior_inputs`; buffers saved with the weights). The raw inputs differ in scale
+by three orders of magnitude on the shipped talker: e_ref has an rms of 13.1, m_t 0.21, a_t 0.02. The identity
+features saturated a third of the GRU's units and the audio was too faint to matter, so the prior could not learn
+from its history or the speech what the next step should be.
 """
 from __future__ import annotations
 
@@ -97,8 +104,12 @@ class ARPrior(nn.Module):
         self.ref_dim = ref_dim or cfg.hidden
         self.step_input = cfg.prior_step_input
         # the GRU's input: [m_(t-1), a_t, e_ref] and, with step_input, the last step last (module docstring)
-        self.cell = nn.GRUCell(cfg.motion_dim * (2 if self.step_input else 1) + cfg.audio_dim + self.ref_dim,
-                               cfg.hidden)
+        n_in = cfg.motion_dim * (2 if self.step_input else 1) + cfg.audio_dim + self.ref_dim
+        self.cell = nn.GRUCell(n_in, cfg.hidden)
+        self.input_norm = cfg.prior_input_norm
+        if self.input_norm:             # per-feature mean and std of the raw input, set by fit_prior_inputs
+            self.register_buffer("in_mean", torch.zeros(n_in))
+            self.register_buffer("in_std", torch.ones(n_in))
 
     def init_state(self, batch: int, device=None) -> dict:
         """The state before the first frame: h = 0 and m_0 = m_(-1) = 0 (the resting pose)."""
@@ -106,21 +117,34 @@ class ARPrior(nn.Module):
                     m=torch.zeros(batch, self.cfg.motion_dim, device=device),
                     m2=torch.zeros(batch, self.cfg.motion_dim, device=device))
 
-    def cell_input(self, prev: torch.Tensor, prev2: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor
-                   ) -> torch.Tensor:
-        """The GRU's input for one frame from m_(t-1), m_(t-2), a_t and e_ref (each [B, .])."""
+    def raw_input(self, prev: torch.Tensor, prev2: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor
+                  ) -> torch.Tensor:
+        """The GRU's input before standardisation from m_(t-1), m_(t-2), a_t and e_ref ([..., .] each, e_ref
+        broadcast over any time axis): [..., inputs]."""
+        e_ref = e_ref.expand(*a.shape[:-1], e_ref.shape[-1])
         parts = [prev, a, e_ref] + ([STEP_GAIN * (prev - prev2)] if self.step_input else [])
         return torch.cat(parts, -1)
+
+    def cell_input(self, prev, prev2, a, e_ref) -> torch.Tensor:
+        """:meth:`raw_input`, standardised where the config says so: what the GRU reads."""
+        x = self.raw_input(prev, prev2, a, e_ref)
+        return (x - self.in_mean) / self.in_std if self.input_norm else x
+
+    def teacher_inputs(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None,
+                       raw: bool = False) -> torch.Tensor:
+        """The GRU's input at every t under teacher forcing (m_(t-1), m_(t-2) from m): [B, T, inputs]."""
+        state = state or self.init_state(a.shape[0], a.device)
+        prev = self.previous(m, state)
+        prev2 = self.previous(prev, dict(m=state.get("m2", torch.zeros_like(state["m"]))))
+        return (self.raw_input if raw else self.cell_input)(prev, prev2, a, e_ref[:, None])
 
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
         """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
-        state = state or self.init_state(a.shape[0], a.device)
-        prev = self.previous(m, state)
-        prev2 = self.previous(prev, dict(m=state.get("m2", torch.zeros_like(state["m"]))))
-        h, hs = state["h"], []
+        x = self.teacher_inputs(m, a, e_ref, state)
+        h, hs = (state or self.init_state(a.shape[0], a.device))["h"], []
         for t in range(a.shape[1]):
-            h = self.cell(self.cell_input(prev[:, t], prev2[:, t], a[:, t], e_ref), h)
+            h = self.cell(x[:, t], h)
             hs.append(h)
         return torch.stack(hs, 1)
 

@@ -42,6 +42,7 @@ from ..data.dataset import ClipWindows
 from ..imagemetrics import ssim
 from ..training import GeneratorState
 from .model import Talker
+from .prior import reparameterise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +250,33 @@ class TalkerStage:
         return {k: v.item() for k, v in terms.items()}
 
 
+@torch.no_grad()
+def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
+                     batches: int = 16, seed: int = 0, device="cpu") -> None:
+    """Set a standardising prior's input statistics (``prior.in_mean``, ``in_std``) from ``batches`` random training
+    windows under teacher forcing, at the motion the prior is fitted to (``prior_target``). A feature that hardly
+    varies gets a floor on its std (1 % of its group's mean std), so that standardising does not blow up noise."""
+    prior = talker.prior
+    gen = torch.Generator().manual_seed(seed)
+    starts = window_starts(windows, cfg.window)
+    xs = []
+    for _ in range(batches):
+        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+        a, e_ref = talker.audio(b["mel"]), talker.e_ref(b["ref"])
+        mu, log_sigma = talker.posterior(b["codes"], b["ref"])
+        m = mu if talker.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
+        xs.append(prior.teacher_inputs(m, a, e_ref, raw=True).flatten(0, 1))
+    x = torch.cat(xs)
+    mean, std = x.mean(0), x.std(0)
+    M, A = talker.cfg.motion_dim, talker.cfg.audio_dim
+    bounds = [0, M, M + A, M + A + prior.ref_dim, x.shape[1]]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            std[lo:hi] = std[lo:hi].clamp_min(0.01 * std[lo:hi].mean())
+    prior.in_mean.copy_(mean)
+    prior.in_std.copy_(std)
+
+
 class PriorStage:
     """The motion prior fitted as a second stage against the frozen posterior (issue 7's choice, documented):
 
@@ -270,6 +298,8 @@ class PriorStage:
         self.opt = torch.optim.Adam(talker.prior.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.starts = window_starts(windows, cfg.window)
+        if talker.cfg.prior_input_norm:              # its own seed: a resumed run measures the same statistics
+            fit_prior_inputs(talker, windows, codes, cfg, seed=cfg.seed + 2, device=device)
 
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))

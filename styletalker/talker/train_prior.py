@@ -25,24 +25,22 @@ def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
 
 
 def base_prior_state(vae, cfg) -> dict:
-    """The base talker's prior weights for a prior of config ``cfg``. Where ``cfg`` adds the last step as the GRU's
-    input and the base had none, the new input's weights (the last columns of the GRU's input matrix) start at zero:
-    the new prior then starts as the base's, on the same numbers."""
-    import torch
+    """The base talker's prior weights for a prior of config ``cfg`` to start from: all of them where the GRU reads
+    the same inputs; where ``cfg`` changes them (the last step, standardisation: ``prior.py``), the GRU and the head
+    read other numbers than the base's did, so those start fresh and only the rest (the residual pull) is kept."""
     state = vae.prior.state_dict()
-    if cfg.prior_step_input and not vae.cfg.prior_step_input:
-        w = state["cell.weight_ih"]
-        state["cell.weight_ih"] = torch.cat([w, w.new_zeros(w.shape[0], cfg.motion_dim)], 1)
+    if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
+        state = {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
     return state
 
 
 def train_prior(args) -> None:
     """``styletalker train prior --prior flow|gaussian [--talker NAME] [--target mean|sample] [--absolute]
-    [--no-step-input]``: base
+    [--raw-inputs]``: base
     talker default out/train/talker_P/talker_P; writes the whole talker (VAE weights unchanged, the new prior) as
     talker_P (flow) or talker_P_gaussian, with the held-out motion NLL in its metadata. Since session 10 the prior is
-    residual and fitted to the posterior's mean by default, and since session 17 its GRU reads the last step too
-    (``styletalker.talker.prior``)."""
+    residual and fitted to the posterior's mean by default, and since session 17 its GRU reads the last step too, all
+    inputs standardised (``styletalker.talker.prior``)."""
     import dataclasses
 
     import torch
@@ -68,16 +66,18 @@ def train_prior(args) -> None:
                                f"or pass --talker NAME")
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
     cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
-                              prior_step_input=not args.no_step_input)
+                              prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
     # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
     # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
-    missing, _ = net.prior.load_state_dict(base_prior_state(vae, cfg), strict=False)
-    lacking = sorted(k for k in missing if not k.startswith("flow.") and k != "pull")   # those two may be new here
+    start = base_prior_state(vae, cfg)
+    missing, _ = net.prior.load_state_dict(start, strict=False)
+    fresh = ("flow.", "pull", "in_mean", "in_std") + (() if "cell.weight_ih" in start else ("cell.", "head."))
+    lacking = sorted(k for k in missing if not k.startswith(fresh))                    # those may be new here
     if lacking:
         raise StyletalkerError(f"the base talker's prior lacks {lacking}: is {base} a trained talker?")
-    if cfg.prior_residual and not vae.cfg.prior_residual:
+    if cfg.prior_residual and (not vae.cfg.prior_residual or "head.weight" not in start):
         # the joint prior's head predicts m_t; a residual head predicts the step, which starts at 0 ("stay")
         with torch.no_grad():
             net.prior.head.weight[:cfg.motion_dim].zero_()
