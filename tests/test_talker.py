@@ -198,10 +198,9 @@ def test_the_session_17_prior_reads_its_last_step_standardised_and_starts_fresh(
         assert not torch.allclose(net.prior.contexts(m[:, k:], a[:, k:], e, other), rest, atol=1e-4)
 
 
-def test_fit_prior_inputs_centres_and_scales_each_input_group(cfg, small_dataset):
-    """After :func:`fit_prior_inputs` the GRU's teacher-forced inputs on the same windows have mean 0 per feature and
-    unit mean variance per group (m_(t-1), a_t, e_ref, the last step), whatever the raw scales (here e_ref is blown
-    up 100x)."""
+def test_fit_prior_inputs_standardises_what_the_gru_reads(cfg, small_dataset):
+    """After :func:`fit_prior_inputs` the GRU's teacher-forced inputs on the same windows have mean 0 and std 1 per
+    feature (where a feature varies at all), whatever the raw scales (here e_ref is blown up 100x)."""
     import numpy as np
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import fit_prior_inputs, sample_windows, talker_train_config, window_starts
@@ -224,12 +223,10 @@ def test_fit_prior_inputs_centres_and_scales_each_input_group(cfg, small_dataset
             m = net.posterior(b["codes"], b["ref"])[0]
             xs.append(net.prior.teacher_inputs(m, net.audio(b["mel"]), net.e_ref(b["ref"])).flatten(0, 1))
     x = torch.cat(xs)
-    assert torch.allclose(x.mean(0), torch.zeros(x.shape[1]), atol=1e-3)
-    M, A, E = cfg.motion_dim, cfg.audio_dim, net.prior.ref_dim
-    groups = {"m": (0, M), "a": (M, M + A), "e_ref": (M + A, M + A + E), "step": (M + A + E, x.shape[1])}
-    for name, (lo, hi) in groups.items():                 # each group at unit mean variance, as a whole
-        assert abs(x[:, lo:hi].var(0).mean().item() - 1) < 1e-3, name
-        assert torch.all(net.prior.in_std[lo:hi] == net.prior.in_std[lo]), name
+    varies = net.prior.in_std > 1e-4
+    assert varies.float().mean() > 0.9
+    assert torch.allclose(x.mean(0)[varies], torch.zeros(int(varies.sum())), atol=1e-3)
+    assert torch.allclose(x.std(0)[varies], torch.ones(int(varies.sum())), atol=1e-3)
 
 
 def test_a_mean_target_prior_is_fitted_to_the_posterior_mean(cfg):

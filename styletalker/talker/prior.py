@@ -42,9 +42,8 @@ a still clip's steps are half a nodding one's. Every sample then moved with the 
 still (``docs/benchmarks.md``, issue 7, session 17). Motion is smooth, so the last step predicts the next, and its size
 tells the prior which speaking style the sample has fallen into.
 
-Standardised inputs (``TalkerConfig.prior_input_norm``, session 17): the GRU reads its input as (x - mean) / std,
-each feature centred and each group of features (m_(t-1), a_t, e_ref, the last step) scaled to unit variance as a
-whole, with the statistics measured on the training windows before the fit
+Standardised inputs (``TalkerConfig.prior_input_norm``, session 17): the GRU reads its input as (x - mean) / std
+per feature, with the statistics measured on the training windows before the fit
 (:func:`styletalker.talker.train.fit_prior_inputs`; buffers saved with the weights). The raw inputs differ in scale
 by three orders of magnitude on the shipped talker: e_ref has an rms of 13.1, m_t 0.21, a_t 0.02. The identity
 features saturated a third of the GRU's units and the audio was too faint to matter, so the prior could not learn

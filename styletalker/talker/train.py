@@ -254,11 +254,11 @@ class TalkerStage:
 def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
                      batches: int = 16, seed: int = 0, device="cpu") -> None:
     """Set a standardising prior's input statistics (``prior.in_mean``, ``in_std``) from ``batches`` random training
-    windows under teacher forcing, at the motion the prior is fitted to (``prior_target``): every feature is centred,
-    and every group of features (m_(t-1), a_t, e_ref, the last step) is scaled to unit root-mean-square variance as a
-    whole. Per group, not per feature: per feature, a direction in which the identity features hardly vary would be
-    blown up to the size of the main ones, which let the prior tell the 64 training identities apart and draw larger
-    motion for unseen ones (session 17: validation samples turned the head twice as far as real heads)."""
+    windows under teacher forcing, at the motion the prior is fitted to (``prior_target``): each feature centred and
+    scaled to unit variance. A feature that hardly varies gets a floor on its std (1 % of its group's mean std: the
+    groups are m_(t-1), a_t, e_ref and the last step), so that standardising does not blow up noise. Scaling each
+    group as a whole instead (session 17, not kept) gave a prior whose samples nearly all turned the head
+    (docs/benchmarks.md, issue 7)."""
     prior = talker.prior
     gen = torch.Generator().manual_seed(seed)
     starts = window_starts(windows, cfg.window)
@@ -270,13 +270,12 @@ def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cf
         m = mu if talker.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
         xs.append(prior.teacher_inputs(m, a, e_ref, raw=True).flatten(0, 1))
     x = torch.cat(xs)
-    mean, var = x.mean(0), x.var(0)
-    std = torch.empty_like(mean)
+    mean, std = x.mean(0), x.std(0)
     M, A = talker.cfg.motion_dim, talker.cfg.audio_dim
     bounds = [0, M, M + A, M + A + prior.ref_dim, x.shape[1]]
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi > lo:
-            std[lo:hi] = var[lo:hi].mean().sqrt().clamp_min(1e-8)
+            std[lo:hi] = std[lo:hi].clamp_min(0.01 * std[lo:hi].mean())
     prior.in_mean.copy_(mean)
     prior.in_std.copy_(std)
 
