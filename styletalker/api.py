@@ -99,7 +99,7 @@ def _read_image(image):
 
 
 def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VOICE, motion_video=None,
-             seed: int = 0, temperature: float = 1.0, still: bool = False, out=None, *,
+             seed: int = 0, temperature: float | None = None, still: bool = False, out=None, *,
              sample_rate: int = SAMPLE_RATE, talker=None, encoder=None, generator=None, chunk: int = 250,
              progress: bool = True, return_frames: bool = True, precision: str = "auto") -> np.ndarray | None:
     """A talking-head video of ``image`` saying ``audio`` or ``text``: uint8 frames [T, R, R, 3] at 25 fps.
@@ -109,7 +109,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     audio, text:  exactly one: an audio file / float samples [N] at ``sample_rate``, or a sentence for espeak-ng
                   spoken with ``voice``. T = ceil(seconds * 25).
     motion_video: None (audio-driven: head motion and blinks sampled from the prior with ``seed`` and
-                  ``temperature`` > 0; ``still`` keeps the head still, lips only), or a video path / uint8 crops
+                  ``temperature`` > 0, by default the talker's calibrated one, ``st.load_models()[0].default_temperature``;
+                  ``still`` keeps the head still, lips only), or a video path / uint8 crops
                   [T', R, R, 3] whose motion is transferred (motion-controllable; ping-pong looped when short;
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.
@@ -124,9 +125,8 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """
-    from .talker.generate import FPS, generate_chunks
-    if not temperature > 0:                                     # also refuses NaN
-        raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
+    from .talker.generate import FPS, check_temperature, generate_chunks
+    check_temperature(temperature)
     if chunk < 1:
         raise StyletalkerError(f"chunk {chunk} must be at least 1 frame")
     from .gan.generator import check_precision

@@ -529,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "forwards and backwards when shorter than the audio)")
     s.add_argument("-o", "--out", required=True, help="output .mp4")
     s.add_argument("--seed", type=int, default=0, help="seed of the sampled motion")
-    s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread (> 0)")
+    s.add_argument("--temperature", type=float, default=None, help="scale of the prior's spread (> 0; default: the "
+                   "talker's calibrated temperature, recorded in its JSON; 1 = the prior as fitted)")
     s.add_argument("--still", action="store_true", help="no head motion: lips only")
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
     s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped encoder_default_detail, "

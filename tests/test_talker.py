@@ -476,6 +476,53 @@ def test_chunked_and_unchunked_generation_agree_and_seeds_reproduce():
 
 
 @shipped_ge
+def test_generation_defaults_to_the_talkers_recorded_temperature(tmp_path):
+    """A talker saved with a calibrated ``temperature`` in its metadata samples at it when none is given (the same
+    video as passing it), other temperatures give other motion, and one without it samples at 1."""
+    import numpy as np
+    from styletalker.paths import DATA_DIR
+    from styletalker.talker.generate import generate, load_talker, recorded_temperature
+    torch.manual_seed(0)
+    cfg = talker_config("default")
+    net = Talker(cfg).eval()
+    _randomise(net.prior, 8)
+    save_model(tmp_path / "plain", net, cfg, kind="talker")
+    save_model(tmp_path / "calibrated", net, cfg, kind="talker", meta=dict(temperature=0.5))
+    assert recorded_temperature(tmp_path / "plain") == 1.0 and recorded_temperature(tmp_path / "calibrated") == 0.5
+    plain, calibrated = load_talker(tmp_path / "plain"), load_talker(tmp_path / "calibrated")
+    assert (plain.default_temperature, calibrated.default_temperature) == (1.0, 0.5)
+    audio = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
+    img = DATA_DIR / "samples" / "portrait_0.png"
+    default, _ = generate(img, audio, talker=calibrated, seed=3)
+    explicit, _ = generate(img, audio, talker=calibrated, seed=3, temperature=0.5)
+    hot, _ = generate(img, audio, talker=calibrated, seed=3, temperature=1.0)
+    one, _ = generate(img, audio, talker=plain, seed=3)
+    assert np.abs(default.astype(int) - explicit).max() <= 1
+    assert np.abs(hot.astype(int) - default).max() > 1 and np.abs(hot.astype(int) - one).max() <= 1
+
+
+def test_calibrated_temperature_is_recorded_in_the_talkers_json(cfg, tmp_path):
+    """benchmarks/calibrate_temperature.py --write: the chosen temperature and its table go into the metadata, the
+    rest of the JSON is kept, and the talker still loads."""
+    import sys
+    from styletalker.checkpoint import read_model_info
+    from styletalker.paths import REPO_DIR
+    from styletalker.talker.generate import load_talker
+    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
+    try:
+        from calibrate_temperature import record
+    finally:
+        sys.path.remove(str(REPO_DIR / "benchmarks"))
+    net = Talker(cfg)
+    save_model(tmp_path / "t", net, cfg, kind="talker", meta=dict(steps=7))
+    record(tmp_path / "t", dict(chosen=0.7, truth_entropy=1.0, table=[dict(temperature=0.7, entropy=0.9)]))
+    meta = read_model_info(tmp_path / "t")["meta"]
+    assert meta["temperature"] == 0.7 and meta["steps"] == 7 and meta["temperature_calibration"]["truth_entropy"] == 1
+    assert load_talker(tmp_path / "t").default_temperature == 0.7
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@shipped_ge
 def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_path):
     import subprocess
     import sys

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..audio import MelConfig, log_mel, mel_frames_for_video
-from ..checkpoint import load_model
+from ..checkpoint import load_model, read_model_info
 from ..errors import StyletalkerError
 from ..gan.weights import WEIGHTS_DIR
 from .model import Talker
@@ -28,8 +28,23 @@ FPS = 25
 
 
 def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -> Talker:
+    """A saved talker; its ``default_temperature`` is the calibrated one in its metadata (``temperature``), else 1."""
     path = pathlib.Path(path) if path else SHIPPED_TALKER
-    return load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
+    net = load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
+    net.default_temperature = recorded_temperature(path)
+    return net
+
+
+def recorded_temperature(path=None) -> float:
+    """The sampling temperature calibrated for a saved talker (its metadata's ``temperature``), else 1."""
+    return float(read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER).get("meta", {}).get("temperature", 1.0))
+
+
+def check_temperature(temperature) -> None:
+    """None (the talker's default) or a number > 0."""
+    if temperature is not None and not temperature > 0:                       # also refuses NaN
+        raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained; leave it out for "
+                               f"the talker's calibrated default)")
 
 
 def check_audio(audio: np.ndarray) -> np.ndarray:
@@ -126,7 +141,7 @@ def render(G, ws: torch.Tensor, batch: int = 64, precision: str = "fp32") -> np.
 
 
 def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
-             temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
+             temperature: float | None = None, seed: int = 0, still: bool = False, chunk: int = 250,
              sample_rate: int = 16000, progress: bool = False, precision: str = "fp32") -> tuple[np.ndarray, list[str]]:
     """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings). :func:`generate_chunks` with the
     chunks joined; see there."""
@@ -136,13 +151,13 @@ def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None
 
 
 def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
-                    temperature: float = 1.0, seed: int = 0, still: bool = False, chunk: int = 250,
+                    temperature: float | None = None, seed: int = 0, still: bool = False, chunk: int = 250,
                     sample_rate: int = 16000, progress: bool = False, precision: str = "fp32"):
     """A talking-head video as it is made: (an iterator of uint8 frame chunks [t, R, R, 3] at 25 fps, warnings).
 
     image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
-    [T, R, R, 3], or None (the prior samples the motion, ``temperature`` > 0, seeded; ``still`` keeps m_t = 0, lips
-    only). The reference is inverted and the audio checked before this returns (bad input fails early); the frames
+    [T, R, R, 3], or None (the prior samples the motion, seeded, at ``temperature`` > 0, by default the talker's
+    ``default_temperature``; ``still`` keeps m_t = 0, lips only). The reference is inverted and the audio checked before this returns (bad input fails early); the frames
     are made lazily, ``chunk`` at a time: audio features, the prior (its state carried across chunks) and rendering,
     so memory does not grow with the audio's length when the chunks are written away (``videoio.write_video``
     takes the iterator). Any ``chunk`` gives the same video. ``progress`` shows a bar over the frames.
@@ -152,12 +167,12 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
     from ..gan.generator import check_precision
     from ..gan.weights import load_renderer
     from ..inversion.invert import encode, invert, load_render_encoder
-    if not temperature > 0:                                                    # also refuses NaN
-        raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained)")
+    check_temperature(temperature)
     check_precision(precision)
     G = G if G is not None else load_renderer()
     E = E if E is not None else load_render_encoder()
     talker = talker if talker is not None else load_talker()
+    temperature = talker.default_temperature if temperature is None else temperature
     frames = AudioFrames(audio, sample_rate)
     ref = invert(image, E, G)
     ws_ref = ref.ws                                                            # [1, K, D]

@@ -28,6 +28,9 @@ class Talker(nn.Module):
         if cfg.prior_target not in ("sample", "mean"):
             raise ValueError(f"unknown prior_target {cfg.prior_target!r}: sample or mean")
         self.prior = PRIORS[cfg.prior](cfg)
+        # the sampling temperature audio-driven generation uses when none is given: 1 (the prior as fitted), or the
+        # one calibrated for this talker and recorded in its metadata (load_talker; benchmarks/calibrate_temperature)
+        self.default_temperature = 1.0
 
     def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
         """Identity features of the reference for the prior: [B, K, D] -> [B, hidden]."""

@@ -1,0 +1,101 @@
+"""Calibrate a talker's sampling temperature on the validation split (issue 7), and record it in the talker's JSON.
+
+    python benchmarks/calibrate_temperature.py --talker out/train/prior_default_flow/talker_default
+        [--temps 0.6,0.7,0.85,1.0] [--sentences 8] [--samples 5] [--write] [--json OUT.json]
+
+For each temperature: ``--samples`` audio-driven samples (seeds 0..n-1) for each of ``--sentences`` validation clips
+(reference: the clip's first frame, audio: the clip's), each sample's head pose estimated from its frames and its
+speaking style classified, exactly as ``generation_bars.py`` does on the test split. The chosen temperature is the
+one whose pooled style entropy is closest to the validation clips' true one (ties: the higher temperature). With
+``--write`` it goes into the talker's metadata (``temperature``, with the table as ``temperature_calibration``),
+where ``styletalker generate`` and ``st.generate`` take it as their default; ``--temperature`` still overrides it.
+
+Why a temperature other than 1 at all: a prior fitted by teacher forcing sees true motion as its history; sampling
+feeds it its own draws, and small errors compound, so sampled heads move more than real ones (docs/benchmarks.md,
+issue 7, session 17). A temperature below 1 narrows each step's spread. It is chosen on validation identities and
+sentences, never on the test split that the bars use.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+import torch
+
+from styletalker.checkpoint import read_model_info
+from styletalker.inversion.invert import load_landmarks
+from styletalker.posemetrics import regress_landmarks
+from styletalker.talker.generate import load_talker, render
+from generation_bars import STYLES, clip_styles, entropy, regressor_pose, style_classifier, style_features
+from talker_bars import Clips, add_model_args, load_frozen
+
+
+def calibrate(talker, G, E, data, temps, sentences: int, samples: int, split: str = "val") -> dict:
+    lm_net = load_landmarks()
+    clf, est = style_classifier(data), regressor_pose(data, lm_net)
+    clips = Clips(data, E, lm_net, None, split)
+    true = clip_styles(data, split)
+    picks = np.unique(np.linspace(0, clips.n - 1, min(sentences, clips.n)).round().astype(int))
+    h_gt = entropy([true[i] for i in picks])
+    rows = []
+    for T in temps:
+        styles = []
+        for i in picks:
+            c = clips[i]
+            for s in range(samples):
+                ws, _ = talker.drive(c["codes"][:1], c["mel"][None], T, None, torch.Generator().manual_seed(s))
+                f = style_features(est(regress_landmarks(lm_net, render(G, ws[0]))))
+                styles.append(str(clf.predict(f[None])[0]))
+        rows.append(dict(temperature=T, entropy=entropy(styles), counts={k: styles.count(k) for k in STYLES}))
+        print(f"temperature {T}: style entropy {rows[-1]['entropy']:.3f} (truth {h_gt:.3f}), {rows[-1]['counts']}",
+              flush=True)
+    best = min(rows, key=lambda r: (abs(r["entropy"] - h_gt), -r["temperature"]))
+    return dict(chosen=best["temperature"], truth_entropy=h_gt, split=split, sentences=len(picks), samples=samples,
+                table=rows)
+
+
+def record(talker_path, result: dict) -> None:
+    """Write the chosen temperature into the talker's JSON (a temporary file, then a rename)."""
+    js = pathlib.Path(str(talker_path).removesuffix(".safetensors")).with_suffix(".json")
+    info = read_model_info(js.with_suffix(""))
+    info.setdefault("meta", {})["temperature"] = result["chosen"]
+    info["meta"]["temperature_calibration"] = {k: v for k, v in result.items() if k != "chosen"}
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(tmp, js)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--talker", required=True, help="the talker with the flow prior")
+    add_model_args(ap)
+    ap.add_argument("--temps", default="0.6,0.7,0.85,1.0")
+    ap.add_argument("--sentences", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--write", action="store_true", help="record the chosen temperature in the talker's JSON")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    G, E, _ = load_frozen(a)
+    talker = load_talker(str(a.talker).removesuffix(".safetensors")).eval()
+    res = calibrate(talker, G, E, a.data, [float(t) for t in a.temps.split(",")], a.sentences, a.samples)
+    res.update(talker=a.talker, seconds=round(time.time() - t0, 1),
+               command="python benchmarks/calibrate_temperature.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    print(f"chosen temperature {res['chosen']} ({res['seconds']:.0f} s)")
+    if a.write:
+        record(a.talker, res)
+        print(f"recorded in {a.talker}.json")
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+if __name__ == "__main__":
+    main()
