@@ -10,7 +10,9 @@ prior fit         held-out motion NLL (nats per frame, every 32-frame window of 
                   as their ``prior_target`` says): flow < Gaussian.
 multi-modality    for ``--sentences`` test clips (one sentence each, spread over the test identities), ``--samples``
                   audio-driven samples per prior (reference: the clip's first frame, audio: the clip's, seeds 0..n-1,
-                  temperature 1). Each sample's head pose is estimated from its frames (the landmark regressor and a
+                  at each talker's default temperature, what ``styletalker generate`` samples at: the one recorded by
+                  ``benchmarks/calibrate_temperature.py`` on the validation split, else 1; ``--temperature`` sets
+                  one for both). Each sample's head pose is estimated from its frames (the landmark regressor and a
                   least-squares pose map fitted on training frames) and its speaking style (nodding / turning / still)
                   classified by a logistic regression trained on ground-truth pose sequences of the training split
                   (features: per-axis std of the pose and of its frame-to-frame change). Bars: the samples of a sentence
@@ -203,6 +205,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--speed-only", action="store_true", help="only the speed and memory runs (on an idle machine)")
     ap.add_argument("--split", default="test", choices=["test", "val"], help="the clips and sentences measured: "
                     "test (the bars), or val (to choose between candidate models without looking at the test split)")
+    ap.add_argument("--temperature", type=float, default=None, help="sampling temperature of both priors (default: "
+                    "each talker's recorded one, as styletalker generate)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     a.precision = resolve_precision(a.precision)                 # auto: what this CPU gets
@@ -212,11 +216,14 @@ def main(argv=None) -> dict:
     G, E, Ev = load_frozen(a)
     priors = {"flow": load_talker(strip(a.talker)).eval(), "gaussian": load_talker(strip(a.gaussian)).eval()}
     assert priors["flow"].cfg.prior == "flow" and priors["gaussian"].cfg.prior == "gaussian", "swapped talkers"
+    temps = {k: t.default_temperature if a.temperature is None else a.temperature for k, t in priors.items()}
     fitted = {k: (t.cfg.prior_target, t.cfg.prior_residual) for k, t in priors.items()}
     if fitted["flow"] != fitted["gaussian"]:             # NLLs of different targets do not compare
         raise SystemExit(f"the priors were fitted differently (target, residual): {fitted}; refit one of them")
     lm_net, fa = load_landmarks(), FaceAnalyzer()
-    bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, split=a.split, threads=a.threads)
+    bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, split=a.split, threads=a.threads,
+                         temperatures=temps)
+    print(f"sampling temperatures: {temps}", flush=True)
 
     def bar(name, value, target, ok, **extra):
         bars[name] = dict(value=value, target=target, **{"pass": bool(ok) if ok is not None else None}, **extra)
@@ -255,7 +262,7 @@ def main(argv=None) -> dict:
         e_ref = fa.analyze(c["frames"][0])
         for k, talker in priors.items():
             for s in range(a.samples):
-                ws, _ = talker.drive(ws_ref, mel, 1.0, None, torch.Generator().manual_seed(s))
+                ws, _ = talker.drive(ws_ref, mel, temps[k], None, torch.Generator().manual_seed(s))
                 y = render(G, ws[0])
                 pose = est_reg(regress_landmarks(lm_net, y))
                 styles[k].append(clf.predict(style_features(pose)[None])[0])

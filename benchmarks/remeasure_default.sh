@@ -43,16 +43,23 @@ st train talker --profile default --steps 6016 --set warmup=6000 --seed $SEED --
   --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 wait
 # 2. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
-#    session 10; --absolute --target sample gives session 9's)
+#    session 10; --absolute --target sample gives session 9's; since session 17 the GRU reads its last step and
+#    standardised inputs, --raw-inputs gives the earlier ones)
 st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
 wait
+# 3. each prior's sampling temperature, calibrated on the validation split and recorded in its JSON (session 17)
+python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_flow/talker_default --write \
+  > out/logs/calibrate_${V}_flow.log 2>&1 &
+python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_gaussian/talker_default_gaussian --write \
+  > out/logs/calibrate_${V}_gaussian.log 2>&1 &
+wait
 cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_default.json styletalker/weights/
 cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \
   styletalker/weights/
-# 3. the bars
+# 4. the bars
 if [ "$GI_BARS" = 1 ]; then
   python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
 fi
