@@ -64,13 +64,18 @@ def train_prior(args) -> None:
     if not base.with_suffix(".json").exists():
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
                                f"or pass --talker NAME")
+    over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
+    sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
+    tcfg = talker_train_config(prof, **{**sizes, **set_over, **over})
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
     cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
                               prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs)
+    torch.manual_seed(tcfg.seed)        # the fresh parts (the flow; the GRU and head where the inputs changed)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
-    # both priors start from the jointly trained Gaussian prior (the flow's GRU and location-scale head are the same
-    # modules), so the flow only learns what the Gaussian lacks and equal steps compare them fairly
+    # both priors start from the same point: the jointly trained Gaussian prior where the GRU reads the same inputs
+    # (the flow's GRU and location-scale head are the same modules), else a fresh GRU and head drawn from the same
+    # seed (they are built before the flow), so equal steps compare them fairly
     start = base_prior_state(vae, cfg)
     missing, _ = net.prior.load_state_dict(start, strict=False)
     fresh = ("flow.", "pull", "in_mean", "in_std") + (() if "cell.weight_ih" in start else ("cell.", "head."))
@@ -86,9 +91,6 @@ def train_prior(args) -> None:
     base_meta = read_model_info(base).get("meta", {})
     epath = talker_encoder(args.encoder, base_meta.get("encoder"), talking_pair(prof)[1], REPO_DIR)
     E = load_encoder(epath, device=dev)
-    over = {k: v for k, v in dict(steps=args.steps, batch=args.batch, seed=args.seed).items() if v is not None}
-    sizes = dict(steps=3000, batch=32, window=32) if prof != "quick" else {}
-    tcfg = talker_train_config(prof, **{**sizes, **set_over, **over})
     name = f"talker_{prof}" + ("" if kind == "flow" else "_gaussian")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"prior_{prof}_{kind}"
     export = pathlib.Path(args.export) if args.export else out / name
