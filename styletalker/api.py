@@ -109,8 +109,9 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     audio, text:  exactly one: an audio file / float samples [N] at ``sample_rate``, or a sentence for espeak-ng
                   spoken with ``voice``. T = ceil(seconds * 25).
     motion_video: None (audio-driven: head motion and blinks sampled from the prior with ``seed`` and
-                  ``temperature`` > 0, by default the talker's calibrated one, ``st.load_models()[0].default_temperature``;
-                  ``still`` keeps the head still, lips only), or a video path / uint8 crops
+                  ``temperature`` > 0, by default the talker's calibrated one,
+                  ``st.load_models()[0].default_temperature``; ``still`` keeps the head still, lips only), or a
+                  video path / uint8 crops
                   [T', R, R, 3] whose motion is transferred (motion-controllable; ping-pong looped when short;
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.

@@ -37,7 +37,8 @@ def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -
 
 def recorded_temperature(path=None) -> float:
     """The sampling temperature calibrated for a saved talker (its metadata's ``temperature``), else 1."""
-    return float(read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER).get("meta", {}).get("temperature", 1.0))
+    info = read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER)
+    return float(info.get("meta", {}).get("temperature", 1.0))
 
 
 def check_temperature(temperature) -> None:
@@ -157,10 +158,10 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
 
     image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
     [T, R, R, 3], or None (the prior samples the motion, seeded, at ``temperature`` > 0, by default the talker's
-    ``default_temperature``; ``still`` keeps m_t = 0, lips only). The reference is inverted and the audio checked before this returns (bad input fails early); the frames
-    are made lazily, ``chunk`` at a time: audio features, the prior (its state carried across chunks) and rendering,
-    so memory does not grow with the audio's length when the chunks are written away (``videoio.write_video``
-    takes the iterator). Any ``chunk`` gives the same video. ``progress`` shows a bar over the frames.
+    ``default_temperature``; ``still`` keeps m_t = 0, lips only). The reference is inverted and the audio checked
+    before this returns (bad input fails early); the frames are made lazily, ``chunk`` at a time: audio features,
+    the prior (its state carried across chunks) and rendering, so memory does not grow with the audio's length when
+    the chunks are written away (``videoio.write_video`` takes the iterator). Any ``chunk`` gives the same video. ``progress`` shows a bar over the frames.
     ``precision`` bf16 renders under bfloat16 autocast (faster on CPUs with bf16 units; 48 dB from fp32)."""
     from tqdm.auto import tqdm
 
