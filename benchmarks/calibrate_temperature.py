@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 import time
@@ -28,10 +27,10 @@ import numpy as np
 import torch
 
 from styletalker.checkpoint import read_model_info
+from styletalker.data.format import atomic_write_json
 from styletalker.inversion.invert import load_landmarks
-from styletalker.posemetrics import regress_landmarks
-from styletalker.talker.generate import load_talker, render
-from generation_bars import STYLES, clip_styles, entropy, regressor_pose, style_classifier, style_features
+from styletalker.talker.generate import load_talker
+from generation_bars import STYLES, clip_styles, entropy, regressor_pose, sample_clip, style_classifier
 from talker_bars import Clips, add_model_args, load_frozen
 
 
@@ -48,8 +47,7 @@ def calibrate(talker, G, E, data, temps, sentences: int, samples: int, split: st
         for i in picks:
             c = clips[i]
             for s in range(samples):
-                ws, _ = talker.drive(c["codes"][:1], c["mel"][None], T, None, torch.Generator().manual_seed(s))
-                f = style_features(est(regress_landmarks(lm_net, render(G, ws[0]))))
+                _, f = sample_clip(talker, G, c, T, s, est, lm_net)
                 styles.append(str(clf.predict(f[None])[0]))
         rows.append(dict(temperature=T, entropy=entropy(styles), counts={k: styles.count(k) for k in STYLES}))
         print(f"temperature {T}: style entropy {rows[-1]['entropy']:.3f} (truth {h_gt:.3f}), {rows[-1]['counts']}",
@@ -60,14 +58,12 @@ def calibrate(talker, G, E, data, temps, sentences: int, samples: int, split: st
 
 
 def record(talker_path, result: dict) -> None:
-    """Write the chosen temperature into the talker's JSON (a temporary file, then a rename)."""
-    js = pathlib.Path(str(talker_path).removesuffix(".safetensors")).with_suffix(".json")
-    info = read_model_info(js.with_suffix(""))
+    """Write the chosen temperature into the talker's JSON (atomically, as ``save_model`` writes it)."""
+    stem = pathlib.Path(str(talker_path).removesuffix(".safetensors").removesuffix(".json"))
+    info = read_model_info(stem)
     info.setdefault("meta", {})["temperature"] = result["chosen"]
     info["meta"]["temperature_calibration"] = {k: v for k, v in result.items() if k != "chosen"}
-    tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, js)
+    atomic_write_json(stem.with_suffix(".json"), info)
 
 
 def main(argv=None) -> dict:

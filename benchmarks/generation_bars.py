@@ -114,6 +114,14 @@ def frechet_bootstrap(gen: dict, ref: np.ndarray, per: int, n_boot: int = 1000, 
                 diff_p95=float(np.percentile(d, 95)), n_boot=int(len(d)))
 
 
+def sample_clip(talker, G, clip: dict, temperature: float, seed: int, est, lm_net) -> tuple[np.ndarray, np.ndarray]:
+    """One audio-driven sample for a clip of :class:`talker_bars.Clips` (reference: its first frame, audio: its
+    own; seeded): (frames uint8 [T, R, R, 3], :func:`style_features` of its pose as ``est`` reads it)."""
+    ws, _ = talker.drive(clip["codes"][:1], clip["mel"][None], temperature, None, torch.Generator().manual_seed(seed))
+    y = render(G, ws[0])
+    return y, style_features(est(regress_landmarks(lm_net, y)))
+
+
 def style_classifier(root):
     """Logistic regression from :func:`style_features` of ground-truth pose sequences to the speaking style."""
     from sklearn.linear_model import LogisticRegression
@@ -253,7 +261,6 @@ def main(argv=None) -> dict:
     for n, i in enumerate(picks):
         c = clips[i]
         T = len(c["frames"])
-        ws_ref, mel = c["codes"][:1], c["mel"][None]
         feats["gt"].append(style_features(c["labels"]["pose"]))
         gt_pose = est_reg(regress_landmarks(lm_net, c["frames"]))
         feats["gt_estimated"].append(style_features(gt_pose))
@@ -262,11 +269,9 @@ def main(argv=None) -> dict:
         e_ref = fa.analyze(c["frames"][0])
         for k, talker in priors.items():
             for s in range(a.samples):
-                ws, _ = talker.drive(ws_ref, mel, temps[k], None, torch.Generator().manual_seed(s))
-                y = render(G, ws[0])
-                pose = est_reg(regress_landmarks(lm_net, y))
-                styles[k].append(clf.predict(style_features(pose)[None])[0])
-                feats[k].append(style_features(pose))
+                y, f = sample_clip(talker, G, c, temps[k], s, est_reg, lm_net)
+                styles[k].append(clf.predict(f[None])[0])
+                feats[k].append(f)
                 if s == 0:
                     lm, _, found = face_landmarks(y, lm_net, fa)
                     r = lse(y, c["audio"], Ev)

@@ -153,7 +153,8 @@ def _world_frames(root, resolution=64):
 
     from styletalker.data import format as fmt
     from styletalker.data.frames import render_clip
-    frames, marks = zip(*(render_clip(c, resolution) for c in fmt.list_clips(root, "val") + fmt.list_clips(root, "test")))
+    clips = fmt.list_clips(root, "val") + fmt.list_clips(root, "test")
+    frames, marks = zip(*(render_clip(c, resolution) for c in clips))
     return np.concatenate(frames), np.concatenate(marks)[:, 48:]
 
 
@@ -162,7 +163,8 @@ def test_generation_renders_with_the_fine_tuned_pair_which_rebuilds_mouths_bette
 
     from styletalker.gan.weights import SHIPPED_DISTILLED, SHIPPED_RENDERER, load_renderer
     from styletalker.imagemetrics import psnr
-    from styletalker.inversion.invert import SHIPPED_ENCODER, SHIPPED_RENDER_ENCODER, encode, load_encoder, load_render_encoder
+    from styletalker.inversion.invert import (SHIPPED_ENCODER, SHIPPED_RENDER_ENCODER, encode, load_encoder,
+                                              load_render_encoder)
     from styletalker.paths import portable
     from styletalker.talker.generate import SHIPPED_TALKER
     for path in (SHIPPED_RENDERER, SHIPPED_RENDER_ENCODER):

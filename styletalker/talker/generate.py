@@ -161,7 +161,8 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
     ``default_temperature``; ``still`` keeps m_t = 0, lips only). The reference is inverted and the audio checked
     before this returns (bad input fails early); the frames are made lazily, ``chunk`` at a time: audio features,
     the prior (its state carried across chunks) and rendering, so memory does not grow with the audio's length when
-    the chunks are written away (``videoio.write_video`` takes the iterator). Any ``chunk`` gives the same video. ``progress`` shows a bar over the frames.
+    the chunks are written away (``videoio.write_video`` takes the iterator). Any ``chunk`` gives the same video.
+    ``progress`` shows a bar over the frames.
     ``precision`` bf16 renders under bfloat16 autocast (faster on CPUs with bf16 units; 48 dB from fp32)."""
     from tqdm.auto import tqdm
 

@@ -141,8 +141,9 @@ class ARPrior(nn.Module):
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
                  ) -> torch.Tensor:
         """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
+        state = state or self.init_state(a.shape[0], a.device)
         x = self.teacher_inputs(m, a, e_ref, state)
-        h, hs = (state or self.init_state(a.shape[0], a.device))["h"], []
+        h, hs = state["h"], []
         for t in range(a.shape[1]):
             h = self.cell(x[:, t], h)
             hs.append(h)
