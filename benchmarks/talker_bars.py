@@ -2,9 +2,11 @@
 
     python benchmarks/talker_bars.py [--talker styletalker/weights/talker_default]
         [--ablation out/train/talker_default_nosync/talker_default_nosync] [--data data/cache/default]
-        [--clips 24] [--threads 2] [--json docs/talker_bars_default.json]
+        [--clips 24] [--threads 2] [--split test] [--json docs/talker_bars_default.json]
 
-``--clips N`` test clips, spread evenly over the 96 test clips (12 identities), each one the anchor of:
+``--clips N`` test clips, spread evenly over the 96 test clips (12 identities), each one the anchor of the measures
+below. ``--split val`` measures the 64 validation clips (8 identities) instead, to choose between candidate talkers
+without looking at the test split.
 
 self-reenactment  the clip's own audio and motion (posterior mean on Enc_I's codes of its frames), the inverted code of
                   its first frame as W+_ref. PSNR >= 25 dB and SSIM >= 0.88 over all frames (64 px, [-1, 1]).
@@ -233,6 +235,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="test", choices=["test", "val"], help="the clips measured: test (the bars), or "
+                    "val (to choose between candidate talkers without looking at the test split)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="rendering precision of the "
                     "speed bar (bf16: a separate speed_fps_bf16 entry)")
@@ -266,7 +270,7 @@ def main(argv=None) -> dict:
     print(f"calibration on {fit['frames']} frames of {fit['clips']} training clips: pose r {fit['train_r_yaw']:.3f} / {fit['train_r_pitch']:.3f}"
           f" / {fit['train_r_roll']:.3f}, EAR blink threshold {thr:.3f} (blink F1 {fit['train_blink_f1']:.2f} on "
           f"{fit['true_blinks']} true blinks)", flush=True)
-    clips = Clips(a.data, E, lm_net, fa)
+    clips = Clips(a.data, E, lm_net, fa, split=a.split)
     rng = np.random.default_rng(a.seed)
     anchors = np.unique(np.linspace(0, clips.n - 1, min(a.clips, clips.n)).round().astype(int))
     rows, pooled = [], {k: [] for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion", "mouth_gen", "jaw_c",
@@ -346,7 +350,8 @@ def main(argv=None) -> dict:
 
     cat = {k: np.concatenate(v) for k, v in pooled.items()}
     m = lambda key, sub: mean([r[key][sub] for r in rows])                                     # noqa: E731
-    res = dict(talker=a.talker, ablation=a.ablation, with_sync=a.with_sync, data=a.data, n_clips=len(rows), threads=a.threads,
+    res = dict(talker=a.talker, ablation=a.ablation, with_sync=a.with_sync, data=a.data, split=a.split,
+               n_clips=len(rows), threads=a.threads,
                calibration=dict(fit, pose_estimator=est.to_dict()))
     bars = {}
 

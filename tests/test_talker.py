@@ -435,6 +435,45 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
     assert torch.equal(net.manipulation.mouth_centre, mouth_centre(codes, U, windows.labels["landmarks"]))
 
 
+def test_the_audio_mouth_term_trains_the_lips_of_the_audio_path_alone(cfg, small_dataset):
+    """The audio-mouth term (session 18) is the code error along the mouth directions U of the audio path's output with
+    m_t = 0: on its own it moves the audio encoder and the audio offset path, never the posterior, the motion path or
+    the prior, and it lowers that error."""
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.gan.generator import Generator, generator_config
+    from styletalker.talker.train import TalkerStage, sample_windows, talker_train_config
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    windows = ClipWindows(small_dataset, "train", window=8)
+    labels = np.concatenate([windows.labels["pose"][:, :3] / 10, windows.labels["mouth"],
+                             windows.labels["eye_open"]], 1)                                   # as above
+    mix = np.random.default_rng(0).normal(0, 0.3, (labels.shape[1], G.num_ws * G.cfg.w_dim))
+    codes = (labels @ mix).reshape(len(labels), G.num_ws, G.cfg.w_dim).astype(np.float32)
+    tcfg = talker_train_config("quick", steps=40, batch=4, window=8, use_sync=False, warmup=40, audio_only=0,
+                               motion_drop=0.0, code=0.0, kl=0.0, audio_mouth=1.0, lr=3e-3)
+    net = Talker(cfg)
+    stage = TalkerStage(net, G, windows, codes, tcfg)
+    U, var = stage.mouth
+    probe = sample_windows(windows, codes, stage.starts, dataclasses.replace(tcfg, batch=16),
+                           torch.Generator().manual_seed(1), with_frames=False)
+
+    def error() -> float:
+        with torch.no_grad():
+            a = net.audio(probe["mel"])
+            ws = net.manipulation(probe["ref"], a, a.new_zeros(*a.shape[:2], cfg.motion_dim))
+            return (((ws - probe["codes"]).flatten(2) @ U).pow(2) / var).mean().item()
+
+    before_err = error()
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    for i in range(tcfg.steps):
+        assert "audio_mouth" in stage.step(i)
+    after = dict(net.named_parameters())
+    frozen = ("posterior.", "manipulation.motion.", "prior.", "ref.")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(frozen))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("manipulation.audio."))
+    assert error() < 0.9 * before_err                        # 0.55 of it when written
+
+
 def test_ping_pong_plays_the_motion_back_and_forth():
     from styletalker.talker.generate import ping_pong
     assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]

@@ -10,6 +10,7 @@ elsewhere in the same clip:
       + sync * InfoNCE_Dsync(G(W+_hat), audio)               the lip-sync loss (``use_sync=False``: the ablation)
       + kl * mean_t [log q(m_t) - log p(m_t | m_<t, a, W+_ref)]   (Monte Carlo, the prior's common code path)
       + landmark * |(W+_hat - Enc_I(x_t)) U|^2 / var        the code error along the mouth directions U of W+
+      + audio_mouth * |(W+_hat(m = 0) - Enc_I(x_t)) U|^2 / var   the same for the audio path alone (session 18)
 
 The code term is our addition (the paper reconstructs pixels only): with a CPU budget, matching the per-frame inverted
 codes teaches the manipulation module most of what it needs before any frame is rendered. The first ``warmup`` steps
@@ -28,6 +29,13 @@ The landmark term is off by default (``landmark=0``): measured on the default da
 of the output codes on test clips), with it on at weight 1 the motion path stops carrying pose (self-reenactment yaw
 r 0.06 against 0.89 without it; the KL jumps from ~2.5 to ~18 nats per frame) while the mouth gains little (jaw r
 0.22 against 0.24).
+
+The audio-mouth term (``audio_mouth``, session 18) is the landmark term taken on a second, audio-only pass of the
+manipulation module (m_t = 0). Its gradient reaches only the audio encoder and the audio offset path, so it cannot
+teach the posterior the mouth, which is what broke pose above. Without it, the audio path moved the mouth in W+ at 0.31
+of the inversions' within-clip amplitude: the mouth is ~3 % of the code error, so regressing to a barely-open mouth cost
+almost nothing. At weight 1 (default data, 6,000 code steps) the amplitude rises to 0.93 and the within-clip r with the
+true jaw from 0.74 to 0.81 (``benchmarks/latent_mouth_probe.py``; docs/benchmarks.md, issue 6, session 18).
 """
 from __future__ import annotations
 
@@ -61,6 +69,7 @@ class TalkerTrainConfig:
     ssim: float = 0.5          # 1 - SSIM
     sync: float = 0.1          # D_sync InfoNCE
     landmark: float = 0.0      # code error along W+ mouth directions U (units of their variance); 0: off, see above
+    audio_mouth: float = 0.0   # the same error of the audio path alone (m_t = 0): trains the lips, not the posterior
     kl: float = 1e-3           # KL weight (beta), per frame in nats against the per-element code term
     use_sync: bool = True      # False: the ablation without the lip-sync loss
     seed: int = 0
@@ -230,6 +239,10 @@ class TalkerStage:
         if self.mouth is not None and c.landmark > 0:
             U, var = self.mouth
             terms["landmark"] = (((out["ws_hat"] - b["codes"]).flatten(2) @ U).pow(2) / var).mean()
+        if self.mouth is not None and c.audio_mouth > 0:
+            U, var = self.mouth
+            ws_a = self.net.manipulation(b["ref"], out["a"], torch.zeros_like(out["m"]))
+            terms["audio_mouth"] = (((ws_a - b["codes"]).flatten(2) @ U).pow(2) / var).mean()
         if c.render and i >= c.warmup:
             r0 = int(torch.randint(c.window - c.render + 1, [1], generator=self.gen))
             ws = out["ws_hat"][:, r0:r0 + c.render]
