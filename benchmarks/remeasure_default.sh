@@ -23,7 +23,8 @@ for d in $T/talker_$V $T/talker_${V}_sync $T/talker_${V}_nosync $T/prior_${V}_fl
     echo "$d exists (an earlier run named V=$V): pick another V, or remove it to start afresh" >&2; exit 2
   fi
 done
-# 1. the shipped talker (6,000 steps on the code terms only), beside the generator bars; then the lip-sync ablation
+# 1. the shipped talker (6,000 steps on the code terms only; the audio-mouth term at its default 0.3 since session
+#    18), beside the generator bars; then the lip-sync ablation
 #    pair branched from its step-6,000 checkpoint (copied into both folders, so training resumes there): 16
 #    rendering steps each, with and without the lip-sync loss
 st train talker --profile default --steps 6000 --set warmup=6000 --seed $SEED --out $T/talker_$V \
