@@ -2,10 +2,11 @@
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
-        [--temperature 1.0] [--long 0]
+        [--temperature T] [--long 0]
 
 For --clips test clips spread over the test split: the posterior mean m_t of the clip's Enc_I codes
-(motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, temperature 1, seed 0).
+(motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, seed 0, at the talker's
+recorded temperature, as ``styletalker generate`` samples, unless ``--temperature`` is given).
 Prints the mean |m_t - m_(t-1)| and the norm of the per-dimension std over the clip for both, and the mean
 frame-to-frame step of the Enc_I codes themselves. A prior whose step is far above the posterior's jitters from frame
 to frame (session 9: 0.61 against 0.12; docs/benchmarks.md).
@@ -43,7 +44,8 @@ def main(argv=None) -> np.ndarray:
                     "generation's)")
     ap.add_argument("--data", default="data/cache/default")
     ap.add_argument("--clips", type=int, default=8)
-    ap.add_argument("--temperature", type=float, default=1.0, help="the prior's sampling temperature")
+    ap.add_argument("--temperature", type=float, default=None, help="the prior's sampling temperature (default: the "
+                    "talker's recorded one)")
     ap.add_argument("--long", type=int, default=0, metavar="N", help="also sample N frames in chunks (0: no)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -52,6 +54,7 @@ def main(argv=None) -> np.ndarray:
     L = np.cumsum([0] + lengths)
     frames, mel = np.load(d / "frames.npy", mmap_mode="r"), np.load(d / "mel.npy", mmap_mode="r")
     T, E = load_talker(a.talker).eval(), load_encoder(a.encoder).eval()
+    a.temperature = T.default_temperature if a.temperature is None else a.temperature
     rows = []
     for k in range(0, len(lengths), max(1, len(lengths) // a.clips))[:a.clips]:
         x = torch.from_numpy(np.array(frames[L[k]:L[k + 1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
