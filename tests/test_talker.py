@@ -198,6 +198,31 @@ def test_the_session_17_prior_reads_its_last_step_standardised_and_starts_fresh(
         assert not torch.allclose(net.prior.contexts(m[:, k:], a[:, k:], e, other), rest, atol=1e-4)
 
 
+@pytest.mark.parametrize("prior", ["gaussian", "flow"])
+def test_sampling_keeps_the_motion_in_the_box_the_training_statistics_set(cfg, prior):
+    """With standardised inputs, sampled m_t stays within in_mean +- prior_box * in_std of m_(t-1) per dimension, also
+    when the prior's own dynamics run away (here: a wide head, the pull at its start and a hot temperature); prior_box
+    = 0 gives the unguarded sampler, and a prior without input statistics has no box (session 18)."""
+    torch.manual_seed(0)
+    base = dataclasses.replace(cfg, prior=prior, prior_residual=True, prior_step_input=True, prior_input_norm=True)
+    ws_ref, _, mel = _inputs(cfg)
+    runs = {}
+    for box in (4.0, 0.0):
+        net = Talker(dataclasses.replace(base, prior_box=box)).eval()
+        _randomise(net.prior, 4)
+        M = cfg.motion_dim
+        net.prior.in_std[:M] = 0.05                                  # a narrow training range of m_t
+        with torch.no_grad():
+            a, e = net.audio(mel), net.e_ref(ws_ref)
+            a = a.repeat(1, 20, 1)                                   # 20x the clip's frames
+            runs[box], _ = net.prior.sample(a, e, 3.0, gen=torch.Generator().manual_seed(1))
+        lo, hi = net.prior.in_mean[:M] - box * 0.05, net.prior.in_mean[:M] + box * 0.05
+        if box:
+            assert (runs[box] >= lo - 1e-6).all() and (runs[box] <= hi + 1e-6).all()
+    assert (runs[0.0] - net.prior.in_mean[:M]).abs().max() > 4.0 * 0.05    # unguarded, the walk leaves the box
+    assert Talker(dataclasses.replace(base, prior_input_norm=False)).prior.motion_box() is None
+
+
 def test_fit_prior_inputs_standardises_what_the_gru_reads(cfg, small_dataset):
     """After :func:`fit_prior_inputs` the GRU's teacher-forced inputs on the same windows have mean 0 and std 1 per
     feature (where a feature varies at all), whatever the raw scales (here e_ref is blown up 100x)."""

@@ -46,6 +46,8 @@ class TalkerConfig:
     prior_target: str = "sample"   # what the second-stage prior fits: m ~ q ("sample") or q's mean ("mean")
     prior_step_input: bool = False  # the prior's GRU also reads its last step m_(t-1) - m_(t-2) (prior.py)
     prior_input_norm: bool = False  # the prior's GRU reads its inputs standardised by training statistics (prior.py)
+    prior_box: float = 4.0         # sampled m_t kept within in_mean +- prior_box * in_std per dimension (0: off;
+                                   # needs prior_input_norm's statistics; prior.py, session 18)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
     reset_mouth: bool = False      # the manipulation starts from W+_ref with its mouth (the posterior's mouth_basis
                                    # directions) closed, so the audio path draws the whole mouth instead of adding

@@ -178,12 +178,35 @@ class ARPrior(nn.Module):
         state = state or self.init_state(B, a.device)
         h, prev, out = state["h"], state["m"], []
         prev2 = state.get("m2", torch.zeros_like(prev))
+        box = self.motion_box()
         for t in range(T):
             h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref), h)
             x = self.conditional_sample(h, temperature, gen)
             prev, prev2 = self.anchor(prev) + x, prev
+            if box is not None:
+                prev = torch.minimum(torch.maximum(prev, box[0]), box[1])
             out.append(prev)
         return torch.stack(out, 1), dict(h=h, m=prev, m2=prev2)
+
+    def motion_box(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(low, high) [M] each, the box :meth:`sample` keeps m_t in: the training windows' mean of m_t +- ``prior_box``
+        standard deviations per dimension (the statistics :func:`~styletalker.talker.train.fit_prior_inputs` measured),
+        or None (``prior_box`` = 0, or a prior without those statistics).
+
+        A safeguard found in session 18: session 17's flow priors, fitted by teacher forcing on 32-frame windows,
+        drift when fed their own samples. After 100-140 frames (4-6 s) |m_t| left the posterior's range (0.5-0.9)
+        and reached 30-140 within 3,000 frames. Several dimensions of m_t hardly vary over training clips (std
+        0.013-0.03), and once a sample walks out of that range the GRU reads inputs tens of standard deviations out,
+        its scale sigma(h_t) grows and the walk runs away; the manipulation module then draws noise. Kept within 4
+        standard deviations, |m_t| stays under 2 over 3,000 frames (docs/benchmarks.md, issue 7, session 18). It
+        does not make the dynamics stable, it only keeps them where the manipulation module was trained: the cure
+        is a prior trained on its own samples."""
+        c = getattr(self.cfg, "prior_box", 0.0)
+        if not (c > 0 and self.input_norm):
+            return None
+        M = self.cfg.motion_dim
+        mean, std = self.in_mean[:M], self.in_std[:M]
+        return mean - c * std, mean + c * std
 
     def conditional_log_prob(self, m: torch.Tensor, h: torch.Tensor) -> torch.Tensor:   # [N, M], [N, H] -> [N]
         raise NotImplementedError
