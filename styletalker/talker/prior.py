@@ -28,6 +28,9 @@ A learnt pull k in (0, 1) per motion dimension (k = sigmoid(``pull``)) makes the
 Ornstein-Uhlenbeck-like sway around a resting pose (the mean of x_t over k, held by the head's bias): training windows
 are 32 frames, a generated video can be minutes, and a pure random walk drifts without bound (session 10: |m_t|
 doubled within 100 frames). As |m_t| <= max |x| / k, the motion stays bounded however long the audio.
+That bound holds only while x_t is bounded: session 17's priors learnt k ~ 0.05 and a scale that grows once their own
+samples leave the training range, and ran away after 4-6 s, so sampling also keeps m_t in a box
+(:meth:`ARPrior.motion_box`, session 18).
 
 The last step as an input (``TalkerConfig.prior_step_input``, session 17): the GRU also reads the step it just took,
 d_(t-1) = m_(t-1) - m_(t-2), scaled by ``STEP_GAIN``:
