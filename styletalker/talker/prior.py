@@ -199,12 +199,12 @@ class ARPrior(nn.Module):
         A safeguard found in session 18: session 17's flow priors, fitted by teacher forcing on 32-frame windows,
         drift when fed their own samples. After 100-140 frames (4-6 s) |m_t| left the posterior's range (0.5-0.9)
         and reached 30-140 within 3,000 frames. Several dimensions of m_t hardly vary over training clips (std
-        0.013-0.03), and once a sample walks out of that range the GRU reads inputs tens of standard deviations out,
+        0.013-0.034), and once a sample walks out of that range the GRU reads inputs tens of standard deviations out,
         its scale sigma(h_t) grows and the walk runs away; the manipulation module then draws noise. Kept within 4
         standard deviations, |m_t| stays under 2 over 3,000 frames (docs/benchmarks.md, issue 7, session 18). It
         does not make the dynamics stable, it only keeps them where the manipulation module was trained: the cure
         is a prior trained on its own samples."""
-        c = getattr(self.cfg, "prior_box", 0.0)
+        c = self.cfg.prior_box
         if not (c > 0 and self.input_norm):
             return None
         M = self.cfg.motion_dim
