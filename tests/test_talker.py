@@ -396,6 +396,15 @@ def _probe_code_loss(net, batch) -> float:
     return (out["ws_hat"] - batch["codes"]).pow(2).mean().item()
 
 
+def _motion_codes(windows, G) -> np.ndarray:
+    """Codes [N, K, D] that move with the world's own motion, at a trained encoder's unit scale: a fixed random linear
+    map of each frame's pose, mouth and eyes (what the training tests learn from instead of a random encoder's)."""
+    labels = np.concatenate([windows.labels["pose"][:, :3] / 10, windows.labels["mouth"],
+                             windows.labels["eye_open"]], 1)                                   # [N, 9]
+    mix = np.random.default_rng(0).normal(0, 0.3, (labels.shape[1], G.num_ws * G.cfg.w_dim))
+    return (labels @ mix).reshape(len(labels), G.num_ws, G.cfg.w_dim).astype(np.float32)
+
+
 def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_dataset, tmp_path):
     from styletalker.data.dataset import ClipWindows
     from styletalker.gan.generator import Generator, generator_config
@@ -415,12 +424,8 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
     assert not np.array_equal(code_bank(E2, windows, tmp_path, progress=False), codes)   # the cache knows its encoder
     assert np.array_equal(code_bank(E, windows, tmp_path, progress=False), codes)
     # A random encoder's codes sit in the hundreds and are nearly the same for every frame, so there is nothing to
-    # learn from them. Train on codes that move with the world's own motion instead, at a trained encoder's unit
-    # scale: a fixed random linear map of each frame's pose, mouth and eyes.
-    labels = np.concatenate([windows.labels["pose"][:, :3] / 10, windows.labels["mouth"],
-                             windows.labels["eye_open"]], 1)                                   # [N, 9]
-    mix = np.random.default_rng(0).normal(0, 0.3, (labels.shape[1], G.num_ws * G.cfg.w_dim))
-    codes = (labels @ mix).reshape(len(labels), G.num_ws, G.cfg.w_dim).astype(np.float32)
+    # learn from them. Train on codes that move with the world's own motion instead (_motion_codes).
+    codes = _motion_codes(windows, G)
     for use_sync in (True, False):
         # audio_mouth=0: the warm-up on the code and KL terms alone (the audio-mouth term, the default since session
         # 18, has its own test below)
@@ -472,10 +477,7 @@ def test_the_audio_mouth_term_trains_the_lips_of_the_audio_path_alone(cfg, small
     torch.manual_seed(0)
     G = Generator(generator_config("quick")).eval()
     windows = ClipWindows(small_dataset, "train", window=8)
-    labels = np.concatenate([windows.labels["pose"][:, :3] / 10, windows.labels["mouth"],
-                             windows.labels["eye_open"]], 1)                                   # as above
-    mix = np.random.default_rng(0).normal(0, 0.3, (labels.shape[1], G.num_ws * G.cfg.w_dim))
-    codes = (labels @ mix).reshape(len(labels), G.num_ws, G.cfg.w_dim).astype(np.float32)
+    codes = _motion_codes(windows, G)
     tcfg = talker_train_config("quick", steps=40, batch=4, window=8, use_sync=False, warmup=40, audio_only=0,
                                motion_drop=0.0, code=0.0, kl=0.0, audio_mouth=1.0, lr=3e-3)
     net = Talker(cfg)

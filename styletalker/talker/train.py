@@ -229,6 +229,12 @@ class TalkerStage:
     def sample(self, with_frames: bool = True) -> dict:
         return sample_windows(self.ds, self.codes, self.starts, self.cfg, self.gen, self.device, with_frames)
 
+    def mouth_error(self, ws: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Mean squared code error along the mouth directions U, in units of their within-clip variance: the
+        landmark and audio-mouth terms. ws, codes [B, T, K, D]."""
+        U, var = self.mouth
+        return (((ws - codes).flatten(2) @ U).pow(2) / var).mean()
+
     def step(self, i: int) -> dict[str, float]:
         c, G = self.cfg, self.G
         b = self.sample(with_frames=bool(c.render) and i >= c.warmup)
@@ -239,12 +245,10 @@ class TalkerStage:
         out = self.net.elbo_terms(b["ref"], b["mel"], b["codes"], self.gen, keep.to(self.device))
         terms = dict(code=((out["ws_hat"] - b["codes"]) / self.w_std).pow(2).mean(), kl=out["kl"].mean())
         if self.mouth is not None and c.landmark > 0:
-            U, var = self.mouth
-            terms["landmark"] = (((out["ws_hat"] - b["codes"]).flatten(2) @ U).pow(2) / var).mean()
-        if self.mouth is not None and c.audio_mouth > 0:
-            U, var = self.mouth
+            terms["landmark"] = self.mouth_error(out["ws_hat"], b["codes"])
+        if self.mouth is not None and c.audio_mouth > 0:                  # the audio path alone: m_t = 0
             ws_a = self.net.manipulation(b["ref"], out["a"], torch.zeros_like(out["m"]))
-            terms["audio_mouth"] = (((ws_a - b["codes"]).flatten(2) @ U).pow(2) / var).mean()
+            terms["audio_mouth"] = self.mouth_error(ws_a, b["codes"])
         if c.render and i >= c.warmup:
             r0 = int(torch.randint(c.window - c.render + 1, [1], generator=self.gen))
             ws = out["ws_hat"][:, r0:r0 + c.render]
