@@ -2,7 +2,7 @@
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
-        [--temperature T] [--long 0]
+        [--temperature T] [--long 0] [--no-box]
 
 For --clips test clips spread over the test split: the posterior mean m_t of the clip's Enc_I codes
 (motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, seed 0, at the talker's
@@ -14,10 +14,13 @@ to frame (session 9: 0.61 against 0.12; docs/benchmarks.md).
 ``--long N`` also samples N frames in 250-frame chunks with the state carried, as ``styletalker generate`` does for
 long audio (the test split's audio, tiled; the first test clip's reference), and prints the largest |m_t| and the
 spread of the first and last 250 frames: a prior whose motion drifts shows it there (session 10: 7,500 frames).
+``--no-box`` samples without the motion box (``TalkerConfig.prior_box`` = 0): the prior's dynamics alone, which is
+where a runaway shows (session 18).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 
@@ -47,6 +50,7 @@ def main(argv=None) -> np.ndarray:
     ap.add_argument("--temperature", type=float, default=None, help="the prior's sampling temperature (default: the "
                     "talker's recorded one)")
     ap.add_argument("--long", type=int, default=0, metavar="N", help="also sample N frames in chunks (0: no)")
+    ap.add_argument("--no-box", action="store_true", help="sample without the motion box (the dynamics alone)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     d = pathlib.Path(a.data) / ".cache" / "test"                  # the test split's cache (styletalker data builds it)
@@ -55,6 +59,8 @@ def main(argv=None) -> np.ndarray:
     frames, mel = np.load(d / "frames.npy", mmap_mode="r"), np.load(d / "mel.npy", mmap_mode="r")
     T, E = load_talker(a.talker).eval(), load_encoder(a.encoder).eval()
     a.temperature = T.default_temperature if a.temperature is None else a.temperature
+    if a.no_box:
+        T.prior.cfg = dataclasses.replace(T.prior.cfg, prior_box=0.0)
     rows = []
     for k in range(0, len(lengths), max(1, len(lengths) // a.clips))[:a.clips]:
         x = torch.from_numpy(np.array(frames[L[k]:L[k + 1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -66,7 +72,7 @@ def main(argv=None) -> np.ndarray:
                                    torch.Generator().manual_seed(0))
         rows.append((step(mp), spread(mp), step(mq), spread(mq), step(ws)))
     r = np.mean(rows, 0)
-    print(f"{a.talker} (temperature {a.temperature:g}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior step "
+    print(f"{a.talker} (temperature {a.temperature:g}{', no box' if a.no_box else ''}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior step "
           f"{r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
     if a.long:
         x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1

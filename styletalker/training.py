@@ -70,26 +70,26 @@ def train(stage, steps: int, out, log_every: int = 50, ckpt_every: int = 500, ti
         _save(out / "checkpoint.pt", dict(step=step, seconds=seconds, rng=torch.get_rng_state(),
                                           state={k: v.state_dict() for k, v in stage.state().items()}))
 
-    t0, sums, n, step = time.time(), {}, 0, start
+    t0, sums, counts, step = time.time(), {}, {}, start
     t_log, step_log = time.time(), start
     bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress, mininterval=2)
     with open(out / "log.jsonl", "a") as log:
         while step < steps:
             terms = stage.step(step)
             step += 1
-            n += 1
-            for k, v in terms.items():
+            for k, v in terms.items():                      # a term a step may skip is averaged where taken
                 sums[k] = sums.get(k, 0.0) + float(v)
+                counts[k] = counts.get(k, 0) + 1
             bar.update(1)
             now = time.time()
             if step % log_every == 0 or step == steps:
                 rate = (step - step_log) * stage.batch / max(now - t_log, 1e-9)
                 row = dict(step=step, seconds=round(elapsed + now - t0, 2), images_per_s=round(rate, 1),
-                           **{k: round(v / n, 5) for k, v in sums.items()})
+                           **{k: round(v / counts[k], 5) for k, v in sums.items()})
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-                bar.set_postfix({k: f"{v / n:.3f}" for k, v in list(sums.items())[:4]})
-                sums, n, t_log, step_log = {}, 0, now, step
+                bar.set_postfix({k: f"{v / counts[k]:.3f}" for k, v in list(sums.items())[:4]})
+                sums, counts, t_log, step_log = {}, {}, now, step
             over = time_limit_s is not None and now - t0 > time_limit_s
             if step % ckpt_every == 0 or step == steps or over:
                 checkpoint(step, elapsed + now - t0)

@@ -649,6 +649,45 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in frozen.items())
 
 
+def test_the_edge_term_keeps_the_priors_own_walks_inside_the_training_range(cfg, small_dataset):
+    """The prior stage's edge term (session 19) trains at the states the prior's own free walks visit: fitted with
+    it, a prior whose steps start wide (its scale raised e-fold) leaves mean +- edge_z std of the training m_t far less
+    often than the same fit without it; and the walk's recorded states give back its frames exactly."""
+    import numpy as np
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.talker.train import PriorStage, talker_train_config
+    windows = ClipWindows(small_dataset, "train", window=8)
+    g = torch.Generator().manual_seed(0)
+    walk = torch.randn(int(windows.offsets[-1]), cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05
+    codes = walk.numpy().astype(np.float16)
+    M, outside = cfg.motion_dim, {}
+    for edge in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
+                                         prior_step_input=True, prior_input_norm=True, prior_box=0.0))
+        _randomise(net.posterior, 3)
+        tcfg = talker_train_config("quick", batch=8, window=8, edge=edge, edge_frames=48, edge_every=1)
+        stage = PriorStage(net, windows, codes, tcfg, lr=3e-3)
+        with torch.no_grad():
+            net.prior.head.bias[M:] += 1.0                                   # log sigma + 1: wide steps
+        for i in range(40):
+            stage.step(i)
+        mel = torch.from_numpy(np.resize(np.asarray(windows.mel, np.float32), (96, *windows.mel.shape[1:])))
+        ref = torch.from_numpy(np.asarray(codes[[0, 5, 9, 14]], np.float32))       # the training world's audio
+        with torch.no_grad():
+            a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
+            m, _, seen = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
+            z = (m - net.prior.in_mean[:M]) / net.prior.in_std[:M]
+            outside[edge] = (z.abs() > tcfg.edge_z).float().mean().item()
+            assert torch.equal(seen["m"][:, 1:], m[:, :-1]) and torch.equal(seen["m2"][:, 2:], m[:, :-2])
+            still, _, at = net.prior.walk(a, e, 1e-6, box=False)                 # one step from each recorded state
+            flat = {k: v.flatten(0, 1) for k, v in at.items()}
+            again = net.prior.step_from(flat, a.flatten(0, 1), e[:, None].expand(-1, a.shape[1], -1).flatten(0, 1),
+                                        1e-6)
+            assert torch.allclose(again.view_as(still), still, atol=1e-4)
+    assert outside[1.0] < 0.5 * outside[0.0], outside
+
+
 def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     from styletalker.talker.train import mouth_probe
     K, D = cfg.num_ws, cfg.w_dim

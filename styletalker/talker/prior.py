@@ -29,8 +29,10 @@ Ornstein-Uhlenbeck-like sway around a resting pose (the mean of x_t over k, held
 are 32 frames, a generated video can be minutes, and a pure random walk drifts without bound (session 10: |m_t|
 doubled within 100 frames). As |m_t| <= max |x| / k, the motion stays bounded however long the audio.
 That bound holds only while x_t is bounded: session 17's priors learnt k ~ 0.05 and a scale that grows once their own
-samples leave the training range, and ran away after 4-6 s, so sampling also keeps m_t in a box
-(:meth:`ARPrior.motion_box`, session 18).
+samples leave the training range, and ran away after 4-6 s. Since session 19 the prior stage also trains at the
+states the prior's own free walks reach, and teaches the step to point back in at the range's edge (the edge term of
+:class:`~styletalker.talker.train.PriorStage`; :meth:`ARPrior.walk` and :meth:`ARPrior.step_from`), which keeps the
+walk bounded by itself; sampling still keeps m_t in a box as a guard (:meth:`ARPrior.motion_box`, session 18).
 
 The last step as an input (``TalkerConfig.prior_step_input``, session 17): the GRU also reads the step it just took,
 d_(t-1) = m_(t-1) - m_(t-2), scaled by ``STEP_GAIN``:
@@ -175,21 +177,40 @@ class ARPrior(nn.Module):
                gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         """Autoregressive sampling with the base noise scaled by ``temperature``. Returns m [B, T, M] and the state
         after the last frame (pass it to the next chunk for seamless long audio)."""
+        m, state, _ = self.walk(a, e_ref, temperature, state, gen)
+        return m, state
+
+    @torch.no_grad()
+    def walk(self, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
+             gen: torch.Generator | None = None, box: bool = True) -> tuple[torch.Tensor, dict, dict]:
+        """:meth:`sample` (``box``: kept in :meth:`motion_box`, else free), also returning the state each frame was
+        drawn from: dict(h, m, m2) of [B, T, .] each (h_(t-1), m_(t-1), m_(t-2)), which the edge term of
+        :class:`~styletalker.talker.train.PriorStage` trains at."""
         if temperature <= 0:
             raise ValueError(f"temperature {temperature} must be > 0")
         B, T = a.shape[:2]
         state = state or self.init_state(B, a.device)
         h, prev, out = state["h"], state["m"], []
         prev2 = state.get("m2", torch.zeros_like(prev))
-        box = self.motion_box()
+        limits = self.motion_box() if box else None
+        seen = dict(h=[], m=[], m2=[])
         for t in range(T):
+            for k, v in (("h", h), ("m", prev), ("m2", prev2)):
+                seen[k].append(v)
             h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref), h)
             x = self.conditional_sample(h, temperature, gen)
             prev, prev2 = self.anchor(prev) + x, prev
-            if box is not None:
-                prev = torch.minimum(torch.maximum(prev, box[0]), box[1])
+            if limits is not None:
+                prev = torch.minimum(torch.maximum(prev, limits[0]), limits[1])
             out.append(prev)
-        return torch.stack(out, 1), dict(h=h, m=prev, m2=prev2)
+        return torch.stack(out, 1), dict(h=h, m=prev, m2=prev2), {k: torch.stack(v, 1) for k, v in seen.items()}
+
+    def step_from(self, seen: dict, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0,
+                  gen: torch.Generator | None = None) -> torch.Tensor:
+        """One differentiable sampling step from given states (``seen`` of :meth:`walk`, flattened to [N, .] with
+        a [N, A], e_ref [N, E]): m_t [N, M]. Gradient reaches the GRU's last step, the head, the flow and the pull."""
+        h = self.cell(self.cell_input(seen["m"], seen["m2"], a, e_ref), seen["h"])
+        return self.anchor(seen["m"]) + self.conditional_sample(h, temperature, gen)
 
     def motion_box(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(low, high) [M] each, the box :meth:`sample` keeps m_t in: the training windows' mean of m_t +- ``prior_box``
@@ -202,8 +223,9 @@ class ARPrior(nn.Module):
         0.013-0.034), and once a sample walks out of that range the GRU reads inputs tens of standard deviations out,
         its scale sigma(h_t) grows and the walk runs away; the manipulation module then draws noise. Kept within 4
         standard deviations, |m_t| stays under 2 over 3,000 frames (docs/benchmarks.md, issue 7, session 18). It
-        does not make the dynamics stable, it only keeps them where the manipulation module was trained: the cure
-        is a prior trained on its own samples."""
+        does not make the dynamics stable, it only keeps them where the manipulation module was trained; the cure,
+        since session 19, is the prior stage's edge term (:class:`~styletalker.talker.train.PriorStage`), and the box
+        stays as a guard for priors fitted without it."""
         c = self.cfg.prior_box
         if not (c > 0 and self.input_norm):
             return None
