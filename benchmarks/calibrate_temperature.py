@@ -1,7 +1,7 @@
 """Calibrate a talker's sampling temperature on the validation split (issue 7), and record it in the talker's JSON.
 
     python benchmarks/calibrate_temperature.py --talker out/train/prior_default_flow/talker_default
-        [--temps 0.6,0.7,0.85,1.0] [--sentences 8] [--samples 5] [--write] [--json OUT.json]
+        [--temps 0.5,0.6,0.7,0.85,1.0,1.15] [--sentences 8] [--samples 5] [--write] [--json OUT.json]
 
 For each temperature: ``--samples`` audio-driven samples (seeds 0..n-1) for each of ``--sentences`` validation clips
 (reference: the clip's first frame, audio: the clip's), each sample's head pose estimated from its frames and its
@@ -70,7 +70,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--talker", required=True, help="the talker with the flow prior")
     add_model_args(ap)
-    ap.add_argument("--temps", default="0.6,0.7,0.85,1.0")
+    ap.add_argument("--temps", default="0.5,0.6,0.7,0.85,1.0,1.15", help="the grid (session 19's priors chose 0.6 "
+                    "and 1.0; earlier ones 0.7-0.85)")
     ap.add_argument("--sentences", type=int, default=8)
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)

@@ -45,7 +45,8 @@ st train talker --profile default --steps 6016 --set warmup=6000 --seed $SEED --
 wait
 # 2. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
 #    session 10; --absolute --target sample gives session 9's; since session 17 the GRU reads its last step and
-#    standardised inputs, --raw-inputs gives the earlier ones)
+#    standardised inputs, --raw-inputs gives the earlier ones; since session 19 the fit also trains at the states the
+#    prior's own free walks reach (the edge term, --set edge=0 for the earlier fits))
 st train prior --profile default --prior flow --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
