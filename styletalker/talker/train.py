@@ -320,8 +320,8 @@ class PriorStage:
     carried their small errors on until the walk left the training range, after 4-6 s (max |m_t| 95 over 5 minutes,
     against the posterior's 0.5-0.9; :meth:`~styletalker.talker.prior.ARPrior.motion_box`). So every ``edge_every``
     steps the prior also walks freely (no box) for ``edge_frames`` frames on ``batch`` sequences (audio: whole
-    training clips end to end; reference: a frame of the first; temperature drawn from [0.7, 1.4], the range
-    calibration picks from), and at every state that walk visited (h_(t-1), m_(t-1), m_(t-2)) takes one
+    training clips end to end; reference: a frame of the first; temperature drawn from [0.7, 1.4], around the
+    temperatures calibration picks), and at every state that walk visited (h_(t-1), m_(t-1), m_(t-2)) takes one
     differentiable step m_t (:meth:`~styletalker.talker.prior.ARPrior.step_from`) and pays for leaving the
     training range:
 
@@ -331,7 +331,7 @@ class PriorStage:
     (edge_z = 3 standard deviations) the term is 0, so the fit to the data is untouched there; at the edge it teaches
     the step to point back in, from the states the prior really reaches. The gradient goes through one step only
     (the walk itself is taken without it), so it is as well conditioned as teacher forcing. Measured on the default
-    talker (docs/benchmarks.md, issue 7, session 19), the fitted flow stays bounded with the box off: max |m_t| under 1
+    talker (docs/benchmarks.md, issue 7, session 19), the fitted flow stays bounded with the box off: max |m_t| at most 1.0
     over 1,500 frames at temperatures 0.85-1, with the same spread in the first and last 250 frames.
     Two alternatives did worse: a loss on the pooled statistics of 160-frame walks, back-propagated through the whole
     walk, made both priors leave the range within 40 frames (the gradient through a long chaotic walk is noise); and
