@@ -72,8 +72,9 @@ def main(argv=None) -> np.ndarray:
                                    torch.Generator().manual_seed(0))
         rows.append((step(mp), spread(mp), step(mq), spread(mq), step(ws)))
     r = np.mean(rows, 0)
-    print(f"{a.talker} (temperature {a.temperature:g}{', no box' if a.no_box else ''}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior step "
-          f"{r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
+    box = ", no box" if a.no_box else ""
+    print(f"{a.talker} (temperature {a.temperature:g}{box}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior "
+          f"step {r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
     if a.long:
         x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
         me = np.asarray(mel[:min(len(mel), a.long)], np.float32)
