@@ -624,16 +624,20 @@ def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_pat
         assert set(tmp_path.rglob("*")) == before
 
 
+def _walk_codes(windows, cfg):
+    """Smooth, clip-like codes [N, K, D] (float16, as the code cache stores them): a seeded random walk over every
+    frame of ``windows``, for the prior-stage tests."""
+    g = torch.Generator().manual_seed(0)
+    walk = torch.randn(int(windows.offsets[-1]), cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05
+    return walk.numpy().astype(np.float16)
+
+
 @pytest.mark.parametrize("residual,target,step", [(False, "sample", False), (True, "mean", True)])  # session 9's, 17's
 def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target, step):
-    import numpy as np
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import PriorStage, motion_nll, talker_train_config
     windows = ClipWindows(small_dataset, "train", window=8)
-    g = torch.Generator().manual_seed(0)
-    n = int(windows.offsets[-1])
-    walk = torch.randn(n, cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05        # smooth, clip-like codes
-    codes = walk.numpy().astype(np.float16)
+    codes = _walk_codes(windows, cfg)
     torch.manual_seed(0)
     net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target,
                                      prior_step_input=step, prior_input_norm=step))
@@ -653,13 +657,10 @@ def test_the_edge_term_keeps_the_priors_own_walks_inside_the_training_range(cfg,
     """The prior stage's edge term (session 19) trains at the states the prior's own free walks visit: fitted with
     it, a prior whose steps start wide (its scale raised e-fold) leaves mean +- edge_z std of the training m_t far less
     often than the same fit without it; and the walk's recorded states give back its frames exactly."""
-    import numpy as np
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import PriorStage, talker_train_config
     windows = ClipWindows(small_dataset, "train", window=8)
-    g = torch.Generator().manual_seed(0)
-    walk = torch.randn(int(windows.offsets[-1]), cfg.num_ws, cfg.w_dim, generator=g).cumsum(0) * 0.05
-    codes = walk.numpy().astype(np.float16)
+    codes = _walk_codes(windows, cfg)
     M, outside = cfg.motion_dim, {}
     for edge in (0.0, 1.0):
         torch.manual_seed(0)
@@ -677,7 +678,8 @@ def test_the_edge_term_keeps_the_priors_own_walks_inside_the_training_range(cfg,
         with torch.no_grad():
             a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
             m, _, seen = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
-            z = (m - net.prior.in_mean[:M]) / net.prior.in_std[:M]
+            mean, std = net.prior.motion_stats()
+            z = (m - mean) / std
             outside[edge] = (z.abs() > tcfg.edge_z).float().mean().item()
             assert torch.equal(seen["m"][:, 1:], m[:, :-1]) and torch.equal(seen["m2"][:, 2:], m[:, :-2])
             still, _, at = net.prior.walk(a, e, 1e-6, box=False)                 # one step from each recorded state

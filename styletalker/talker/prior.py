@@ -230,9 +230,17 @@ class ARPrior(nn.Module):
         c = self.cfg.prior_box
         if not (c > 0 and self.input_norm):
             return None
-        M = self.cfg.motion_dim
-        mean, std = self.in_mean[:M], self.in_std[:M]
+        mean, std = self.motion_stats()
         return mean - c * std, mean + c * std
+
+    def motion_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) [M] each of m_t over the training windows: the m_(t-1) part of the input statistics
+        (``in_mean``, ``in_std``; the GRU's input starts with m_(t-1)), which the box and the prior stage's edge term
+        measure m_t against."""
+        if not self.input_norm:
+            raise ValueError("this prior has no training statistics (prior_input_norm is off)")
+        M = self.cfg.motion_dim
+        return self.in_mean[:M], self.in_std[:M]
 
     def conditional_log_prob(self, m: torch.Tensor, h: torch.Tensor) -> torch.Tensor:   # [N, M], [N, H] -> [N]
         raise NotImplementedError

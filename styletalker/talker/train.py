@@ -378,8 +378,8 @@ class PriorStage:
         flat = {k: v.flatten(0, 1) for k, v in seen.items()}
         e_ref = e_ref[:, None].expand(-1, a.shape[1], -1).flatten(0, 1)
         m = net.prior.step_from(flat, a.flatten(0, 1), e_ref, temperature, self.gen)
-        M = net.cfg.motion_dim
-        beyond = (((m - net.prior.in_mean[:M]) / net.prior.in_std[:M]).abs() - c.edge_z).clamp_min(0)
+        mean, std = net.prior.motion_stats()
+        beyond = (((m - mean) / std).abs() - c.edge_z).clamp_min(0)
         return (2 * ((1 + beyond ** 2).sqrt() - 1)).sum(-1).mean()
 
     def step(self, i: int) -> dict[str, float]:
