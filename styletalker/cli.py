@@ -475,7 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "are, without the last step m_(t-1) - m_(t-2) and without standardising them (the priors before "
                    "session 17)")
     s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
-                   "fine-tuning); distill: continue from this student instead of pruning the teacher")
+                   "fine-tuning); distill: continue from this student instead of pruning the teacher; sync, "
+                   "evaluator: fine-tune this saved network")
+    s.add_argument("--dsync", default=None, help="talker: the D_sync of its lip-sync loss (default: the "
+                   "profile's, dsync_default for the default profile)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
                    "fitted to the codes; for CPU budgets)")
@@ -488,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generator: override a GeneratorConfig field of the profile (repeatable), e.g. "
                    "--set channel_base=3072 --set channel_max=192; talker: a TalkerTrainConfig field, e.g. "
                    "--set warmup=6000 (code terms only for all 6000 steps); prior: the same, e.g. --set window=64; "
+                   "sync, evaluator: a SyncTrainConfig field, e.g. --set rendered=0.5 --set lr=5e-4; "
                    "distill: the student's widths (default channel_base = 2/3 of the teacher's)")
     s.add_argument("--model-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="talker: override a TalkerConfig field of the profile (repeatable), e.g. --model-set "

@@ -152,6 +152,42 @@ def test_loss_falls_on_a_tiny_training_run(small_dataset, tmp_path, kind):
     assert last < 0.8 * first, (first, last)
 
 
+def test_rendered_crops_are_the_generators_and_mix_into_the_runs(small_dataset):
+    """D_sync for the talker's loss also learns the renderer's mouths: SyncClips.add_rendered holds the mouth crops of
+    G(codes) for every frame, and runs(rendered=p) draws a share p of the clips from them."""
+    from styletalker.gan.generator import Generator, generator_config
+    net_cfg = sync_config("quick")
+    data = SyncClips(small_dataset, "train", (net_cfg.crop_h, net_cfg.crop_w))
+    Gen = Generator(generator_config("quick")).eval()
+    n = len(data.crops)
+    codes = (Gen.w_avg + 0.5 * torch.randn(n, Gen.num_ws, Gen.cfg.w_dim, generator=G(3))).numpy()
+    with pytest.raises(StyletalkerError, match="add_rendered"):
+        data.runs(4, 8, G(0), rendered=0.5)
+    with pytest.raises(StyletalkerError, match="codes"):
+        data.add_rendered(Gen, codes[:-1])
+    data.add_rendered(Gen, codes, batch=16)
+    with torch.no_grad():
+        y = Gen.synthesis(torch.from_numpy(codes[[0, n - 1]]))
+    want = ((mouth_crop((y.clamp(-1, 1) + 1) / 2, data.crop) + 1) * 127.5).round()
+    assert data.rendered.shape == data.crops.shape and data.rendered.dtype == torch.uint8
+    torch.testing.assert_close(data.rendered[[0, n - 1]].float(), want, atol=1.0, rtol=0)
+    assert (data.rendered.float() - data.crops.float()).abs().mean() > 5      # not the frames' crops
+
+    def source(p, seed):                                                     # per clip: 1 rendered, 0 frames
+        crops, _, clips = data.runs(6, 8, G(seed), augment=False, rendered=p)
+        crops = ((crops + 1) * 127.5).round()
+        own = [data.rendered[data.starts[c]: data.starts[c] + data.lengths[c]].float() for c in clips]
+        rendered = torch.stack([(crops[b][:, None] == own[b][None]).all(-1).all(-1).any(1).all()
+                                for b in range(len(clips))])
+        return rendered.float()
+    assert source(0.0, 1).max() == 0 and source(1.0, 1).min() == 1
+    mixed = torch.cat([source(0.5, s) for s in range(8)])
+    assert 0.25 < mixed.mean() < 0.75
+    frames0, mel0, clips0 = data.runs(6, 8, G(5), augment=False)             # rendered=0 draws as before
+    frames1, mel1, clips1 = data.runs(6, 8, G(5), augment=False, rendered=0.0)
+    assert torch.equal(frames0, frames1) and torch.equal(clips0, clips1)
+
+
 # ------------------------------------------------------------------------------ the shipped 64 px networks
 @pytest.fixture(scope="module")
 def clip64():

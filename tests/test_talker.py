@@ -430,7 +430,7 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
         # audio_mouth=0: the warm-up on the code and KL terms alone (the audio-mouth term, the default since session
         # 18, has its own test below)
         tcfg = talker_train_config("quick", steps=50, batch=2, window=8, use_sync=use_sync, lr=3e-3, warmup=40,
-                                   audio_only=0, audio_mouth=0.0)
+                                   audio_only=0, audio_mouth=0.0, render_lr=1e-3)
         net = Talker(cfg)
         stage = TalkerStage(net, G, windows, codes, tcfg, dsync=DSync(sync_config("quick")) if use_sync else None)
         # The code loss on one fixed batch of 16 windows falls over the warm-up (code and KL terms only). The logged
@@ -441,7 +441,9 @@ def test_training_lowers_the_loss_with_and_without_the_sync_loss(cfg, small_data
         run = tmp_path / f"run{use_sync}"
         train(stage, tcfg.warmup, run, log_every=5, progress=False)
         assert _probe_code_loss(net, probe) < 0.8 * before   # 0.56-0.67 of it on world revisions 1 and 2
+        assert stage.opt.param_groups[0]["lr"] == 3e-3
         train(stage, tcfg.steps, run, log_every=5, progress=False)   # resumes at the warm-up's end
+        assert stage.opt.param_groups[0]["lr"] == 1e-3              # render_lr once rendering starts
         rows = read_log(run)
         assert [r["step"] for r in rows] == list(range(5, tcfg.steps + 1, 5))
         assert "l1" not in rows[0] and "l1" in rows[-1]           # rendering starts after the warm-up

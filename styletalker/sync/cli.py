@@ -17,27 +17,39 @@ def _train(args, kind: str) -> None:
     import torch
 
     from ..checkpoint import save_model
-    from ..cli import ensure_dataset
+    from ..cli import _config_overrides, ensure_dataset
     from ..config import profile
     from ..device import describe, device as pick_device
     from .evaluator import evaluator_config
     from .model import sync_config
-    from .train import evaluator_train_config, sync_train_config, train_sync_net
+    from .train import SyncTrainConfig, evaluator_train_config, sync_train_config, train_sync_net
     prof = profile(args.profile)
+    set_over = _config_overrides(args.set, SyncTrainConfig)               # bad --set fails before any work
     dev = pick_device(args.device)
     data = ensure_dataset(args.data, prof, args.quiet)
-    over = {k: v for k, v in dict(steps=args.steps, clips=args.batch, seed=args.seed).items() if v is not None}
+    over = {**set_over, **{k: v for k, v in dict(steps=args.steps, clips=args.batch, seed=args.seed).items()
+                           if v is not None}}
     if kind == "dsync":
         net_cfg, train_cfg, name = sync_config(prof), sync_train_config(prof, **over), f"dsync_{prof}"
     else:
         net_cfg, train_cfg, name = evaluator_config(prof), evaluator_train_config(prof, **over), \
             f"sync_evaluator_{prof}"
+    if train_cfg.rendered and kind != "dsync":
+        raise StyletalkerError("--set rendered is for D_sync (train sync): the evaluator scores ground truth only")
+    init = None
+    if args.init:
+        from ..checkpoint import load_model
+        from .evaluator import EvaluatorConfig, SyncEvaluator
+        from .model import DSync, SyncConfig
+        build, cfg_cls = (DSync, SyncConfig) if kind == "dsync" else (SyncEvaluator, EvaluatorConfig)
+        init = load_model(args.init, build, cfg_cls, kind=kind, expected=net_cfg).state_dict()
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
     hw = describe(dev)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
         return dict(profile=prof, data=str(data), steps=step, seconds=round(seconds, 1), hardware=hw, finished=done,
+                    init=args.init, renderer=renderer,
                     command="styletalker " + " ".join(sys.argv[1:]), train_config=dataclasses.asdict(train_cfg),
                     written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), torch=torch.__version__)
 
@@ -51,7 +63,17 @@ def _train(args, kind: str) -> None:
     if clips.resolution != net_cfg.resolution:
         raise StyletalkerError(f"the dataset at {data} is {clips.resolution} px but the {prof} profile's {kind} "
                                f"expects {net_cfg.resolution} px: pass the matching --profile")
-    stage, summary = train_sync_net(kind, data, out, net_cfg, train_cfg, dev,
+    renderer = None
+    if train_cfg.rendered:                                   # the talking pair's inversions of the same frames
+        from ..cli import frozen_pair
+        from ..data.dataset import ClipWindows
+        from ..paths import portable
+        from ..talker.train import code_bank
+        gpath, epath, G, E = frozen_pair(args, prof, "cpu", talking=True)
+        renderer = dict(generator=portable(gpath), encoder=portable(epath))
+        codes = code_bank(E, ClipWindows(data, "train", window=5), out, progress=not args.quiet)
+        clips.add_rendered(G, codes, progress=not args.quiet)
+    stage, summary = train_sync_net(kind, data, out, net_cfg, train_cfg, dev, init=init,
                                     time_limit_s=args.minutes * 60 if args.minutes else None,
                                     progress=not args.quiet, ckpt_every=args.ckpt_every, on_checkpoint=export_now,
                                     data=clips)

@@ -87,6 +87,25 @@ class SyncClips:
         self.crops = torch.from_numpy(crops)
         self.mel = torch.from_numpy(np.array(np.load(d / "mel.npy", mmap_mode="r")[:n]))
         self.crop = tuple(crop)
+        self.rendered: torch.Tensor | None = None        # uint8 [N, h, w]: the renderer's crops (add_rendered)
+
+    def add_rendered(self, G, codes: np.ndarray, batch: int = 64, progress: bool = False) -> None:
+        """Also hold the mouth crops of every frame as a generator draws it from its inverted codes, G(Enc_I(x)):
+        codes [N, K, D] in this split's frame order (``talker.train.code_bank``). ``runs(rendered=p)`` then draws a
+        share p of its clips from them, so that a D_sync fine-tuned on both reads the renderer's mouths, which is what
+        the talker's lip-sync loss shows it (a D_sync of the world's frames alone rejects them: ``benchmarks/
+        dsync_domain.py``)."""
+        from tqdm.auto import tqdm
+        n = len(self.crops)
+        if len(codes) != n:
+            raise StyletalkerError(f"{len(codes)} codes for {n} frames: the codes are of another dataset")
+        out = np.empty((n, *self.crop), np.uint8)
+        with torch.no_grad():
+            for a in tqdm(range(0, n, batch), desc="rendering inversions", disable=not progress):
+                y = G.synthesis(torch.from_numpy(np.asarray(codes[a:a + batch], np.float32)))
+                f = ((y.clamp(-1, 1) + 1) / 2).float()
+                out[a:a + batch] = ((mouth_crop(f, self.crop) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        self.rendered = torch.from_numpy(out)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -97,8 +116,9 @@ class SyncClips:
         return self.crops[a:a + n].float() / 127.5 - 1, self.mel[a:a + n].float()
 
     def runs(self, n_clips: int, length: int, gen: torch.Generator, augment: bool = True,
-             degrade: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n_clips`` distinct random clips, a random run of ``length`` frames from each.
+             degrade: float = 0.0, rendered: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n_clips`` distinct random clips, a random run of ``length`` frames from each; with probability
+        ``rendered`` a clip's crops are the renderer's (:meth:`add_rendered`) instead of the frames'.
 
         Returns crops float [B, L, h, w] in [-1, 1], normalised mel [B, L, 80, 20] and the clip indices [B].
         Augmentation (per clip): horizontal flip, contrast and brightness jitter of the crops; with probability
@@ -115,6 +135,11 @@ class SyncClips:
             idx.append(int(self.starts[c]) + s + np.arange(length))
         idx = torch.from_numpy(np.stack(idx))                                 # [B, L]
         crops = self.crops[idx].float() / 127.5 - 1                           # [B, L, h, w]
+        if rendered > 0:
+            if self.rendered is None:
+                raise StyletalkerError("rendered > 0 needs the renderer's crops: call add_rendered first")
+            pick = torch.rand(len(clips), generator=gen) < rendered
+            crops = torch.where(pick[:, None, None, None], self.rendered[idx].float() / 127.5 - 1, crops)
         if augment:
             b = len(clips)
             flip = torch.rand(b, generator=gen) < 0.5

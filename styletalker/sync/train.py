@@ -28,6 +28,8 @@ class SyncTrainConfig:
     weight_decay: float = 1e-4      # AdamW's decoupled weight decay
     warmup: int = 100               # steps of linear warm-up
     degrade: float = 0.0            # share of clips blurred and noised (robustness to a second lossy encoding)
+    rendered: float = 0.0           # share of clips drawn as the talking pair renders them, G(Enc_I(x)) (D_sync
+                                    # for the talker's lip-sync loss; SyncClips.add_rendered)
     seed: int = 0
 
 
@@ -89,7 +91,8 @@ class DSyncStage(_Stage):
     """One step of D_sync: InfoNCE over the windows of all runs (2 frames apart within a run)."""
 
     def step(self, i: int) -> dict[str, float]:
-        crops, mel, _ = self.data.runs(self.cfg.clips, self.cfg.run, self.gen)            # [B, L, h, w], [B, L, M, W]
+        crops, mel, _ = self.data.runs(self.cfg.clips, self.cfg.run, self.gen,           # [B, L, h, w], [B, L, M, W]
+                                       rendered=self.cfg.rendered)
         crops, mel = crops.to(self.device), mel.to(self.device)
         phase = int(torch.randint(2, [], generator=self.gen))
         pos = torch.arange(phase, self.cfg.run - WINDOW + 1, 2)                          # window starts, 2 apart
@@ -121,14 +124,19 @@ class EvaluatorStage(_Stage):
 
 def train_sync_net(kind: str, data_root, out, net_cfg, train_cfg: SyncTrainConfig, device="cpu",
                    time_limit_s: float | None = None, progress: bool = True, log_every: int = 25,
-                   ckpt_every: int = 500, on_checkpoint=None, data: SyncClips | None = None):
+                   ckpt_every: int = 500, on_checkpoint=None, data: SyncClips | None = None,
+                   init: dict | None = None):
     """Train D_sync (kind 'dsync') or the evaluator (kind 'sync_evaluator') with the shared loop, resuming from OUT.
+
+    init: a state dict to start from (fine-tuning a saved network; a checkpoint in OUT still takes precedence).
 
     on_checkpoint(stage, step, seconds): called after each checkpoint (e.g. to export the network so far).
     Returns (stage, summary) with summary = {'step', 'seconds', 'images_per_s' (clips/s), 'done'}.
     """
     from ..training import train
     net = DSync(net_cfg) if kind == "dsync" else SyncEvaluator(net_cfg)
+    if init is not None:
+        net.load_state_dict(init)
     data = data if data is not None else SyncClips(data_root, "train", net.crop, progress)
     stage = (DSyncStage if kind == "dsync" else EvaluatorStage)(net, data, train_cfg, device)
     summary = train(stage, train_cfg.steps, out, log_every=log_every, ckpt_every=ckpt_every,

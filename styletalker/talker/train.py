@@ -66,6 +66,7 @@ class TalkerTrainConfig:
     audio_only: int = 800      # first steps with m_t = 0 and no KL: the audio path learns the mouth first
     motion_drop: float = 0.3   # after that, the share of windows whose m_t is zeroed (audio alone must explain them)
     lr: float = 1e-3           # Adam
+    render_lr: float = 0.0     # Adam's learning rate once rendering starts (after ``warmup``); 0: the same as lr
     code: float = 1.0          # W+ reconstruction
     l1: float = 1.0            # pixel L1 (images in [-1, 1])
     ssim: float = 0.5          # 1 - SSIM
@@ -241,7 +242,10 @@ class TalkerStage:
 
     def step(self, i: int) -> dict[str, float]:
         c, G = self.cfg, self.G
-        b = self.sample(with_frames=bool(c.render) and i >= c.warmup)
+        rendering = bool(c.render) and i >= c.warmup
+        for g in self.opt.param_groups:                       # set every step: a resumed optimiser keeps its own
+            g["lr"] = c.render_lr if rendering and c.render_lr > 0 else c.lr
+        b = self.sample(with_frames=rendering)
         if i < c.audio_only:
             keep = torch.zeros(c.batch)
         else:
@@ -253,7 +257,7 @@ class TalkerStage:
         if self.mouth is not None and c.audio_mouth > 0:                  # the audio path alone: m_t = 0
             ws_a = self.net.manipulation(b["ref"], out["a"], torch.zeros_like(out["m"]))
             terms["audio_mouth"] = self.mouth_error(ws_a, b["codes"])
-        if c.render and i >= c.warmup:
+        if rendering:
             r0 = int(torch.randint(c.window - c.render + 1, [1], generator=self.gen))
             ws = out["ws_hat"][:, r0:r0 + c.render]
             y = G.synthesis(ws.flatten(0, 1))                                     # [B * n, 3, R, R]
