@@ -477,8 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
                    "fine-tuning); distill: continue from this student instead of pruning the teacher; sync, "
                    "evaluator: fine-tune this saved network")
-    s.add_argument("--dsync", default=None, help="talker: the D_sync of its lip-sync loss (default: the "
-                   "profile's, dsync_default for the default profile)")
+    s.add_argument("--dsync", default=None, help="talker: the D_sync of its lip-sync loss (default: "
+                   "dsync_default_talking for the default profile, D_sync fine-tuned on the talking pair's "
+                   "inversions; else the profile's D_sync)")
     s.add_argument("--scheme", default="adversarial", choices=["adversarial", "recon"],
                    help="adversarial (StyleGAN losses) or recon (G as an autoencoder's decoder, then the mapping "
                    "fitted to the codes; for CPU budgets)")

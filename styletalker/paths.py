@@ -54,3 +54,16 @@ def talking_pair(prof: str) -> tuple[pathlib.Path, pathlib.Path]:
     if prof == "default":
         return WEIGHTS_DIR / "generator_default_detail", WEIGHTS_DIR / "encoder_default_detail"
     return profile_model("generator", "generator", prof), profile_model("encoder", "encoder", prof)
+
+
+def talking_dsync(prof: str) -> pathlib.Path:
+    """The D_sync of the talker's lip-sync loss, by default.
+
+    For the default profile, the shipped ``dsync_default_talking``: ``dsync_default`` fine-tuned on a mix of the
+    world's frames and the talking pair's inversions G(Enc_I(x)) of the same frames (session 20), so that it reads the
+    mouths the talker's renderer draws (``dsync_default`` alone rejects them, and its gradient then pushes the frames
+    off the renderer's manifold instead of moving the lips). For other profiles, the profile's D_sync.
+    """
+    if prof == "default":
+        return WEIGHTS_DIR / "dsync_default_talking"
+    return profile_model("dsync", "sync", prof)

@@ -18,6 +18,7 @@ def _train(args, kind: str) -> None:
 
     from ..checkpoint import save_model
     from ..cli import _config_overrides, ensure_dataset
+    from ..paths import portable
     from ..config import profile
     from ..device import describe, device as pick_device
     from .evaluator import evaluator_config
@@ -48,7 +49,7 @@ def _train(args, kind: str) -> None:
     hw = describe(dev)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
-        return dict(profile=prof, data=str(data), steps=step, seconds=round(seconds, 1), hardware=hw, finished=done,
+        return dict(profile=prof, data=portable(data), steps=step, seconds=round(seconds, 1), hardware=hw, finished=done,
                     init=args.init, renderer=renderer,
                     command="styletalker " + " ".join(sys.argv[1:]), train_config=dataclasses.asdict(train_cfg),
                     written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), torch=torch.__version__)
@@ -67,7 +68,6 @@ def _train(args, kind: str) -> None:
     if train_cfg.rendered:                                   # the talking pair's inversions of the same frames
         from ..cli import frozen_pair
         from ..data.dataset import ClipWindows
-        from ..paths import portable
         from ..talker.train import code_bank
         gpath, epath, G, E = frozen_pair(args, prof, "cpu", talking=True)
         renderer = dict(generator=portable(gpath), encoder=portable(epath))

@@ -18,7 +18,7 @@ def train_talker(args) -> None:
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
     from ..inversion.train import w_spread
-    from ..paths import portable, profile_model
+    from ..paths import portable, talking_dsync
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig, talker_config
@@ -34,7 +34,7 @@ def train_talker(args) -> None:
     dsync = None
     if tcfg.use_sync:
         from ..sync.model import load_dsync
-        dsync = load_dsync(args.dsync or profile_model("dsync", "sync", prof), device=dev)
+        dsync = load_dsync(args.dsync or talking_dsync(prof), device=dev)
     cfg = talker_config(prof, **{**model_over, "num_ws": G.num_ws, "w_dim": G.cfg.w_dim})
     name = f"talker_{prof}" + ("_nosync" if args.no_sync else "")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
@@ -47,7 +47,7 @@ def train_talker(args) -> None:
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
         return dict(profile=prof, data=portable(data), generator=portable(gpath), encoder=portable(epath), steps=step,
-                    dsync=portable(args.dsync or profile_model("dsync", "sync", prof)) if tcfg.use_sync else None,
+                    dsync=portable(args.dsync or talking_dsync(prof)) if tcfg.use_sync else None,
                     seconds=round(seconds, 1), hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     train_config=dataclasses.asdict(tcfg), torch=torch.__version__)
 

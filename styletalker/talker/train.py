@@ -84,7 +84,7 @@ class TalkerTrainConfig:
 
 TALKER_TRAIN_PRESETS = {
     "quick": dict(steps=20, batch=2, window=8, warmup=10, audio_only=4, edge_frames=48),
-    "default": dict(),
+    "default": dict(steps=6300, warmup=6000, render=8, render_lr=1e-4),   # the shipped recipe (session 20)
     "full": dict(steps=40000, batch=16, window=32, render=8, warmup=4000, audio_only=1500),
 }
 
