@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Retrain everything downstream of G_I and Enc_I on this 2-core CPU and re-measure the bars of issues 3, 4, 6 and 7
-# (the default profile), after new generator/encoder weights were shipped. About an hour.
+# (the default profile), after new generator/encoder weights were shipped. About two hours.
 #
 # The talker depends on Enc_I's codes and renders through G_I, and the priors on the talker's posterior, so all of
-# them are retrained; D_sync, the sync evaluator and the landmark regressor see only real frames and are kept.
+# them are retrained, and so is the D_sync of the talker's lip-sync loss, which is fine-tuned on the pair's inversions
+# (session 20); dsync_default, the sync evaluator and the landmark regressor see only real frames and are kept.
 # Two jobs at a time, one torch thread each. Speed bars are not re-run here (they need an idle machine; the
 # architectures are unchanged): `python benchmarks/talker_bars.py --speed-only` and
 # `python benchmarks/generation_bars.py --speed-only`.
@@ -18,32 +19,36 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-for d in $T/talker_$V $T/talker_${V}_sync $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian; do
+for d in $T/dsync_$V $T/talker_$V $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian; do
   if [ -e "$d" ]; then   # training resumes from a folder's checkpoint: an old run of the same name would be continued
     echo "$d exists (an earlier run named V=$V): pick another V, or remove it to start afresh" >&2; exit 2
   fi
 done
-# 1. the shipped talker (6,000 steps on the code terms only; the audio-mouth term at its default 0.3 since session
-#    18), beside the generator bars; then the lip-sync ablation
-#    pair branched from its step-6,000 checkpoint (copied into both folders, so training resumes there): 16
-#    rendering steps each, with and without the lip-sync loss
-st train talker --profile default --steps 6000 --set warmup=6000 --seed $SEED --out $T/talker_$V \
-  --export $T/talker_$V/talker_default --quiet > out/logs/talker_$V.log 2>&1 &
+# 1. D_sync for the talker's lip-sync loss: the shipped D_sync fine-tuned on the new pair's inversions as well
+#    (session 20; dsync_default_talking), beside the generator bars
+st train sync --profile default --init styletalker/weights/dsync_default --set rendered=0.5 --set lr=5e-4 \
+  --set warmup=50 --steps 800 --out $T/dsync_$V --export $T/dsync_$V/dsync_default_talking --quiet \
+  > out/logs/dsync_$V.log 2>&1 &
 if [ "$GI_BARS" = 1 ]; then
   python benchmarks/generator_bars.py --no-speed --json docs/generator_bars_default.json > out/logs/generator_bars.log 2>&1 &
 fi
 wait
-for k in sync nosync; do
-  mkdir -p $T/talker_${V}_$k/talker
-  cp $T/talker_$V/talker/checkpoint.pt $T/talker_${V}_$k/talker/
-  cp $T/talker_$V/codes.npy $T/talker_$V/codes.key $T/talker_${V}_$k/
-done
-st train talker --profile default --no-sync --steps 6016 --set warmup=6000 --seed $SEED --ckpt-every 8 --out $T/talker_${V}_nosync \
+DS=$T/dsync_$V/dsync_default_talking
+# 2. the shipped talker: 6,000 steps on the code terms (the audio-mouth term at its default 0.3 since session 18),
+#    then, as the default preset does since session 20, 300 rendering steps (L1 + SSIM + the lip-sync loss, Adam
+#    1e-4). The lip-sync ablation branches from the step-6,000 checkpoint (copied into its folder, so training
+#    resumes there): the same 300 rendering steps without the lip-sync loss
+st train talker --profile default --steps 6000 --dsync $DS --seed $SEED --out $T/talker_$V \
+  --export $T/talker_$V/talker_default --quiet > out/logs/talker_$V.log 2>&1
+mkdir -p $T/talker_${V}_nosync/talker
+cp $T/talker_$V/talker/checkpoint.pt $T/talker_${V}_nosync/talker/
+cp $T/talker_$V/codes.npy $T/talker_$V/codes.key $T/talker_${V}_nosync/
+st train talker --profile default --dsync $DS --seed $SEED --ckpt-every 50 --out $T/talker_$V \
+  --export $T/talker_$V/talker_default --quiet >> out/logs/talker_$V.log 2>&1 &
+st train talker --profile default --no-sync --seed $SEED --ckpt-every 50 --out $T/talker_${V}_nosync \
   --export $T/talker_${V}_nosync/talker_default_nosync --quiet > out/logs/talker_${V}_nosync.log 2>&1 &
-st train talker --profile default --steps 6016 --set warmup=6000 --seed $SEED --ckpt-every 8 --out $T/talker_${V}_sync \
-  --export $T/talker_${V}_sync/talker_default --quiet > out/logs/talker_${V}_sync.log 2>&1 &
 wait
-# 2. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
+# 3. the two priors on the frozen posterior (residual priors fitted to the posterior's mean: the CLI's defaults since
 #    session 10; --absolute --target sample gives session 9's; since session 17 the GRU reads its last step and
 #    standardised inputs, --raw-inputs gives the earlier ones; since session 19 the fit also trains at the states the
 #    prior's own free walks reach (the edge term, --set edge=0 for the earlier fits))
@@ -52,16 +57,17 @@ st train prior --profile default --prior flow --talker $T/talker_$V/talker_defau
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
 wait
-# 3. each prior's sampling temperature, calibrated on the validation split and recorded in its JSON (session 17)
+# 4. each prior's sampling temperature, calibrated on the validation split and recorded in its JSON (session 17)
 python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_flow/talker_default --write \
   > out/logs/calibrate_${V}_flow.log 2>&1 &
 python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_gaussian/talker_default_gaussian --write \
   > out/logs/calibrate_${V}_gaussian.log 2>&1 &
 wait
 cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_default.json styletalker/weights/
+cp $DS.safetensors $DS.json styletalker/weights/
 cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \
   styletalker/weights/
-# 4. the bars
+# 5. the bars
 if [ "$GI_BARS" = 1 ]; then
   python benchmarks/inversion_bars.py --json docs/inversion_bars_default.json > out/logs/inversion_bars.log 2>&1 &
 fi
@@ -69,8 +75,8 @@ fi
 # renders 40,000 frames at about 5 frames/s on one thread, over two hours
 python benchmarks/generation_bars.py --no-speed --threads 1 --sentences 8 --samples 5 --json docs/generation_bars_default.json \
   > out/logs/generation_bars.log 2>&1 &
-TB=(python benchmarks/talker_bars.py --ablation $T/talker_${V}_nosync/talker_default_nosync
-    --with-sync $T/talker_${V}_sync/talker_default --json docs/talker_bars_default.json)
+TB=(python benchmarks/talker_bars.py --talker styletalker/weights/talker_default
+    --ablation $T/talker_${V}_nosync/talker_default_nosync --json docs/talker_bars_default.json)
 if [ "$GI_BARS" = 1 ]; then
   wait
   "${TB[@]}" > out/logs/talker_bars.log 2>&1
