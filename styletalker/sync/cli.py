@@ -18,9 +18,9 @@ def _train(args, kind: str) -> None:
 
     from ..checkpoint import save_model
     from ..cli import _config_overrides, ensure_dataset
-    from ..paths import portable
     from ..config import profile
     from ..device import describe, device as pick_device
+    from ..paths import portable
     from .evaluator import evaluator_config
     from .model import sync_config
     from .train import SyncTrainConfig, evaluator_train_config, sync_train_config, train_sync_net
@@ -47,10 +47,11 @@ def _train(args, kind: str) -> None:
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / name
     export = pathlib.Path(args.export) if args.export else out / name
     hw = describe(dev)
+    renderer = None                                          # the talking pair, where rendered > 0 (below)
 
     def meta_of(step: int, seconds: float, done: bool) -> dict:
-        return dict(profile=prof, data=portable(data), steps=step, seconds=round(seconds, 1), hardware=hw, finished=done,
-                    init=args.init, renderer=renderer,
+        return dict(profile=prof, data=portable(data), steps=step, seconds=round(seconds, 1), hardware=hw,
+                    finished=done, init=args.init, renderer=renderer,
                     command="styletalker " + " ".join(sys.argv[1:]), train_config=dataclasses.asdict(train_cfg),
                     written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), torch=torch.__version__)
 
@@ -64,12 +65,11 @@ def _train(args, kind: str) -> None:
     if clips.resolution != net_cfg.resolution:
         raise StyletalkerError(f"the dataset at {data} is {clips.resolution} px but the {prof} profile's {kind} "
                                f"expects {net_cfg.resolution} px: pass the matching --profile")
-    renderer = None
     if train_cfg.rendered:                                   # the talking pair's inversions of the same frames
         from ..cli import frozen_pair
         from ..data.dataset import ClipWindows
         from ..talker.train import code_bank
-        gpath, epath, G, E = frozen_pair(args, prof, "cpu", talking=True)
+        gpath, epath, G, E = frozen_pair(args, prof, "cpu", talking=True)        # rendered once, on the CPU
         renderer = dict(generator=portable(gpath), encoder=portable(epath))
         codes = code_bank(E, ClipWindows(data, "train", window=5), out, progress=not args.quiet)
         clips.add_rendered(G, codes, progress=not args.quiet)
