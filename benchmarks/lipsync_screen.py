@@ -27,7 +27,7 @@ from styletalker.gan.weights import SHIPPED_RENDERER, load_generator            
 from styletalker.imagemetrics import psnr, ssim                                        # noqa: E402
 from styletalker.inversion.invert import SHIPPED_RENDER_ENCODER, load_encoder          # noqa: E402
 from styletalker.sync.evaluator import lse, load_evaluator                             # noqa: E402
-from styletalker.talker.generate import load_talker, render                            # noqa: E402
+from styletalker.talker.generate import load_talker, render, sample_motion             # noqa: E402
 
 
 def _t(frames: np.ndarray) -> torch.Tensor:
@@ -53,9 +53,10 @@ def screen(talker, G, clips: Clips, pick, Ev) -> dict:
             c = clips[i]
             if mode == "self":
                 ws = talker.reenact(c["codes"][:1], c["mel"][None], c["codes"][None])[0]
-            else:
-                a = talker.audio(c["mel"][None])
-                ws = talker.manipulation(c["codes"][:1], a, torch.zeros(1, a.shape[1], talker.cfg.motion_dim))[0]
+            else:                                    # what generate --still draws: m_t = 0
+                ref = c["codes"][:1]
+                ws = torch.cat([talker.manipulation(ref, a_c, m) for a_c, m in
+                                sample_motion(talker, ref, c["mel"][None], still=True)], 1)[0]
             rows.append(score(render(G, ws), c, Ev))
         out[mode] = mean_rows(rows)
     return out

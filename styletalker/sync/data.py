@@ -83,7 +83,7 @@ class SyncClips:
         with torch.no_grad():
             for a in range(0, n, chunk):
                 f = torch.from_numpy(np.array(frames[a:a + chunk])).permute(0, 3, 1, 2).float() / 255
-                crops[a:a + chunk] = ((mouth_crop(f, crop) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+                crops[a:a + chunk] = _stored_crops(f, crop)
         self.crops = torch.from_numpy(crops)
         self.mel = torch.from_numpy(np.array(np.load(d / "mel.npy", mmap_mode="r")[:n]))
         self.crop = tuple(crop)
@@ -103,8 +103,7 @@ class SyncClips:
         with torch.no_grad():
             for a in tqdm(range(0, n, batch), desc="rendering inversions", disable=not progress):
                 y = G.synthesis(torch.from_numpy(np.asarray(codes[a:a + batch], np.float32)))
-                f = ((y.clamp(-1, 1) + 1) / 2).float()
-                out[a:a + batch] = ((mouth_crop(f, self.crop) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+                out[a:a + batch] = _stored_crops(((y.clamp(-1, 1) + 1) / 2).float(), self.crop)
         self.rendered = torch.from_numpy(out)
 
     def __len__(self) -> int:
@@ -150,6 +149,11 @@ class SyncClips:
         if degrade > 0:
             crops = _degrade(crops, degrade, gen)
         return crops, normalise_mel(self.mel[idx].float()), torch.from_numpy(clips)
+
+
+def _stored_crops(frames: torch.Tensor, crop: tuple[int, int]) -> np.ndarray:
+    """Frames [N, 3, H, W] in [0, 1] -> their mouth crops as SyncClips stores them: uint8 [N, h, w]."""
+    return ((mouth_crop(frames, crop) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
 
 
 def _degrade(crops: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
