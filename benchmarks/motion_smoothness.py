@@ -51,6 +51,7 @@ def main(argv=None) -> np.ndarray:
                     "talker's recorded one)")
     ap.add_argument("--long", type=int, default=0, metavar="N", help="also sample N frames in chunks (0: no)")
     ap.add_argument("--no-box", action="store_true", help="sample without the motion box (the dynamics alone)")
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     d = pathlib.Path(a.data) / ".cache" / "test"                  # the test split's cache (styletalker data builds it)
@@ -75,6 +76,8 @@ def main(argv=None) -> np.ndarray:
     box = ", no box" if a.no_box else ""
     print(f"{a.talker} (temperature {a.temperature:g}{box}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior "
           f"step {r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
+    doc = dict(talker=a.talker, temperature=a.temperature, box=not a.no_box, clips=len(rows),
+               posterior_step=r[0], posterior_spread=r[1], prior_step=r[2], prior_spread=r[3], code_step=r[4])
     if a.long:
         x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
         me = np.asarray(mel[:min(len(mel), a.long)], np.float32)
@@ -83,6 +86,11 @@ def main(argv=None) -> np.ndarray:
             m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, a.temperature, seed=0, chunk=250)], 1)
         print(f"{a.long} chunked frames: max |m_t| {m[0].norm(dim=-1).max():.2f}, step {step(m):.3f}, spread of the "
               f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}")
+        doc.update(long_frames=a.long, long_max_norm=m[0].norm(dim=-1).max().item(), long_step=step(m),
+                   long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]))
+    if a.json:
+        from styletalker.data.format import atomic_write_json
+        atomic_write_json(a.json, {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in doc.items()})
     return r
 
 

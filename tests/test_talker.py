@@ -505,6 +505,62 @@ def test_the_audio_mouth_term_trains_the_lips_of_the_audio_path_alone(cfg, small
     assert error() < 0.9 * before_err                        # 0.55 of it when written
 
 
+def test_pose_features_read_the_head_from_landmarks_where_there_is_no_pose_label():
+    """Real clips have landmarks but no pose labels: the proxies read roll as the eye line's angle (a rotation of the
+    landmarks by 10 degrees adds 10 degrees), yaw as the nose's sideways offset, pitch as its offset across the eye
+    line; the world's clips use their pose labels."""
+    from styletalker.talker.train import pose_features
+    lm = np.zeros((1, 68, 2))
+    lm[0, 36:42] = (20, 30)                                        # the subject's right eye
+    lm[0, 42:48] = (44, 30)
+    lm[0, 36], lm[0, 45] = (16, 30), (48, 30)                       # outer corners: inter-ocular distance 32
+    lm[0, 30] = (32, 42)                                            # nose tip under the eyes' midpoint
+    base = pose_features({"landmarks": lm})[0]
+    assert np.allclose(base, [0, 12 / 32, 0], atol=1e-6)
+    turned = lm.copy()
+    turned[0, 30, 0] += 4
+    assert np.isclose(pose_features({"landmarks": turned})[0, 0], 4 / 32, atol=1e-6)
+    a = np.radians(10)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    rolled = (lm - 32) @ rot.T + 32
+    assert np.allclose(pose_features({"landmarks": rolled})[0], base + [0, 0, 10], atol=1e-4)
+    labelled = {"landmarks": lm, "pose": np.arange(6, dtype=np.float32)[None]}
+    assert pose_features(labelled).tolist() == [[0, 1, 2]]
+
+
+def test_the_pose_term_teaches_the_motion_path_the_head_pose(cfg, small_dataset):
+    """The pose term (session 21): the code error along the W+ directions that move with yaw, pitch and roll, on the
+    windows whose m_t is kept. Alone it lowers that error, and it gives windows with m_t = 0 no weight."""
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.gan.generator import Generator, generator_config
+    from styletalker.talker.train import TalkerStage, sample_windows, talker_train_config
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    windows = ClipWindows(small_dataset, "train", window=8)
+    codes = _motion_codes(windows, G)
+    tcfg = talker_train_config("quick", steps=40, batch=4, window=8, use_sync=False, warmup=40, audio_only=0,
+                               motion_drop=0.0, code=0.0, kl=0.0, audio_mouth=0.0, pose=1.0, lr=3e-3)
+    net = Talker(cfg)
+    stage = TalkerStage(net, G, windows, codes, tcfg)
+    U, var = stage.pose
+    assert U.shape == (cfg.num_ws * cfg.w_dim, 3) and torch.allclose(U.T @ U, torch.eye(3), atol=1e-5)
+    probe = sample_windows(windows, codes, stage.starts, dataclasses.replace(tcfg, batch=16),
+                           torch.Generator().manual_seed(1), with_frames=False)
+
+    def error() -> float:
+        with torch.no_grad():
+            out = net.elbo_terms(probe["ref"], probe["mel"], probe["codes"], torch.Generator().manual_seed(2),
+                                 torch.ones(16))
+            return stage.direction_error(stage.pose, out["ws_hat"], probe["codes"]).mean().item()
+
+    before = error()
+    for i in range(tcfg.steps):
+        assert "pose" in stage.step(i)
+    assert error() < 0.7 * before
+    dropped = TalkerStage(Talker(cfg), G, windows, codes, dataclasses.replace(tcfg, motion_drop=1.0))
+    assert dropped.step(0)["pose"] == 0.0                           # every window's m_t zeroed: no pose term
+
+
 def test_ping_pong_plays_the_motion_back_and_forth():
     from styletalker.talker.generate import ping_pong
     assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]

@@ -82,6 +82,8 @@ class TalkerTrainConfig:
     sync: float = 0.1          # D_sync InfoNCE
     landmark: float = 0.0      # code error along W+ mouth directions U (units of their variance); 0: off, see above
     audio_mouth: float = 0.3   # the same error of the audio path alone (m_t = 0): trains the lips, not the posterior
+    pose: float = 0.0          # code error along W+ head-pose directions (units of their variance), on the windows
+                               # whose m_t is kept: the motion path must carry yaw, pitch and roll (session 21)
     kl: float = 1e-3           # KL weight (beta), per frame in nats against the per-element code term
     use_sync: bool = True      # False: the ablation without the lip-sync loss
     edge: float = 1.0          # the prior stage's edge term (PriorStage, session 19; 0: off)
@@ -112,6 +114,48 @@ def mouth_features(lm) -> np.ndarray:
     return np.stack([d(62, 66), d(51, 57), d(48, 54)], 1) / inter_ocular(lm)[:, None]
 
 
+def pose_features(labels: dict) -> np.ndarray:
+    """How the head is turned, [N, 3]: the world's yaw, pitch and roll (degrees) where the clips have pose labels;
+    for clips with landmarks only (real clips), geometric proxies of the same three: the nose tip's offset from the
+    eyes' midpoint along and across the eye line, over the inter-ocular distance, and the eye line's angle."""
+    if "pose" in labels:
+        return np.asarray(labels["pose"], np.float32)[:, :3]
+    from ..face import inter_ocular
+    lm = np.asarray(labels["landmarks"], np.float64)
+    left, right = lm[:, 36:42].mean(1), lm[:, 42:48].mean(1)
+    axis = right - left
+    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+    nose = lm[:, 30] - 0.5 * (left + right)
+    iod = inter_ocular(lm)
+    along = (nose * axis).sum(-1) / iod
+    across = (nose[:, 1] * axis[:, 0] - nose[:, 0] * axis[:, 1]) / iod
+    return np.stack([along, across, np.degrees(np.arctan2(axis[:, 1], axis[:, 0]))], 1).astype(np.float32)
+
+
+def code_directions(codes: np.ndarray, Y: np.ndarray, lengths, rank: int, ridge: float = 10.0,
+                    max_frames: int = 20000, seed: int = 0,
+                    standardise: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A within-clip linear probe from W+ to features Y [N, F] and the W+ directions they move along: (P [K * D, F],
+    U [K * D, rank], the within-clip variance of the codes along U [rank]). :func:`mouth_probe` gives the details;
+    ``standardise`` scales each feature to unit within-clip variance first, so that features in different units
+    (degrees of yaw and of roll) count alike in U."""
+    ends = np.cumsum(lengths)
+    X = np.asarray(codes, np.float32).reshape(len(codes), -1)
+    Y = np.asarray(Y, np.float32).reshape(len(Y), -1)
+    Xs, Ys = [], []
+    for a, b in zip(ends - np.asarray(lengths), ends):
+        Xs.append(X[a:b] - X[a:b].mean(0))
+        Ys.append(Y[a:b] - Y[a:b].mean(0))
+    X, Y = np.concatenate(Xs), np.concatenate(Ys)
+    if standardise:
+        Y = Y / np.maximum(Y.std(0), 1e-8)
+    pick = np.random.default_rng(seed).permutation(len(X))[:max_frames]
+    X, Y = torch.from_numpy(X[pick]).double(), torch.from_numpy(Y[pick]).double()
+    P = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ Y)
+    U = torch.linalg.svd(X.T @ Y, full_matrices=False)[0][:, :rank]
+    return P.float(), U.float(), (X @ U).var(0).float()
+
+
 def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ridge: float = 10.0,
                 max_frames: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A linear probe from W+ to the mouth (:func:`mouth_features`), and the W+ directions the mouth moves along.
@@ -124,19 +168,7 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
     and the within-clip variance of the codes along U [rank], the scale of the landmark term. On the default data, projecting the rank-1 U out of the codes drops a linear probe's jaw
     correlation from 0.71 to -0.04 and keeps yaw, pitch and roll at r = 0.97, 0.96, 0.90 (rank 2 loses pitch).
     codes [N, K, D], landmarks [N, 68, 2] (pixels), lengths: frames per clip (their sum is N)."""
-    ends = np.cumsum(lengths)
-    X = np.asarray(codes, np.float32).reshape(len(codes), -1)
-    Y = mouth_features(landmarks)
-    Xs, Ys = [], []
-    for a, b in zip(ends - np.asarray(lengths), ends):
-        Xs.append(X[a:b] - X[a:b].mean(0))
-        Ys.append(Y[a:b] - Y[a:b].mean(0))
-    X, Y = np.concatenate(Xs), np.concatenate(Ys)
-    pick = np.random.default_rng(seed).permutation(len(X))[:max_frames]
-    X, Y = torch.from_numpy(X[pick]).double(), torch.from_numpy(Y[pick]).double()
-    P = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ Y)
-    U = torch.linalg.svd(X.T @ Y, full_matrices=False)[0][:, :rank]
-    return P.float(), U.float(), (X @ U).var(0).float()
+    return code_directions(codes, mouth_features(landmarks), lengths, rank, ridge, max_frames, seed)
 
 
 def mouth_centre(codes: np.ndarray, U: torch.Tensor, landmarks: np.ndarray, closed: float = 0.1) -> torch.Tensor:
@@ -236,6 +268,13 @@ class TalkerStage:
                 if talker.cfg.reset_mouth:                                   # the mouth reset's U and centre
                     talker.manipulation.mouth_basis.copy_(U)
                     talker.manipulation.mouth_centre.copy_(mouth_centre(codes, U, windows.labels["landmarks"]))
+        self.pose = None
+        if cfg.pose > 0:
+            if not ({"pose", "landmarks"} & set(windows.labels)):
+                raise ValueError("the pose term needs pose or landmark labels in the training clips; set pose=0")
+            _, U, var = code_directions(codes, pose_features(windows.labels), lengths, 3, seed=cfg.seed,
+                                        standardise=True)
+            self.pose = (U.to(device), var.to(device))
 
     def state(self) -> dict:
         return dict(net=self.net, opt=self.opt, rng=GeneratorState(self.gen))
@@ -246,8 +285,13 @@ class TalkerStage:
     def mouth_error(self, ws: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Mean squared code error along the mouth directions U, in units of their within-clip variance: the
         landmark and audio-mouth terms. ws, codes [B, T, K, D]."""
-        U, var = self.mouth
-        return (((ws - codes).flatten(2) @ U).pow(2) / var).mean()
+        return self.direction_error(self.mouth, ws, codes).mean()
+
+    @staticmethod
+    def direction_error(dirs: tuple, ws: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Squared code error along directions (U [K * D, r], var [r]) in units of var, per window: [B]."""
+        U, var = dirs
+        return (((ws - codes).flatten(2) @ U).pow(2) / var).mean((1, 2))
 
     def step(self, i: int) -> dict[str, float]:
         c, G = self.cfg, self.G
@@ -263,6 +307,9 @@ class TalkerStage:
         terms = dict(code=((out["ws_hat"] - b["codes"]) / self.w_std).pow(2).mean(), kl=out["kl"].mean())
         if self.mouth is not None and c.landmark > 0:
             terms["landmark"] = self.mouth_error(out["ws_hat"], b["codes"])
+        if self.pose is not None:                                         # windows with motion only
+            err = self.direction_error(self.pose, out["ws_hat"], b["codes"])
+            terms["pose"] = (err * keep.to(err)).sum() / keep.sum().clamp(min=1)
         if self.mouth is not None and c.audio_mouth > 0:                  # the audio path alone: m_t = 0
             ws_a = self.net.manipulation(b["ref"], out["a"], torch.zeros_like(out["m"]))
             terms["audio_mouth"] = self.mouth_error(ws_a, b["codes"])
