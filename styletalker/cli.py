@@ -189,9 +189,11 @@ def frozen_pair(args, prof: str, device="cpu", talking: bool = False) -> tuple:
     from .gan.weights import load_generator
     from .inversion.invert import check_pair, load_encoder
     from .paths import profile_model, talking_pair
-    gdef, edef = talking_pair(prof) if talking else (None, None)
-    gpath = pathlib.Path(args.generator) if args.generator else gdef or profile_model("generator", "generator", prof)
-    epath = pathlib.Path(args.encoder) if args.encoder else edef or profile_model("encoder", "encoder", prof)
+    def default(k: int, stage: str) -> pathlib.Path:                   # looked up only when not given
+        return talking_pair(prof)[k] if talking else profile_model(stage, stage, prof)
+
+    gpath = pathlib.Path(args.generator) if args.generator else default(0, "generator")
+    epath = pathlib.Path(args.encoder) if args.encoder else default(1, "encoder")
     G, E = load_generator(gpath, device=device), load_encoder(epath, device=device)
     check_pair(E, G)
     return gpath, epath, G, E

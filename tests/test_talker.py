@@ -561,6 +561,32 @@ def test_the_pose_term_teaches_the_motion_path_the_head_pose(cfg, small_dataset)
     assert dropped.step(0)["pose"] == 0.0                           # every window's m_t zeroed: no pose term
 
 
+def test_train_talker_with_one_seed_gives_one_talker(small_dataset, tmp_path):
+    """The same command gives the same weights, whatever ran before it in the process (the talker's initial weights
+    come from the training seed, not from torch's global state); another seed gives another talker."""
+    from safetensors.torch import load_file
+
+    from styletalker.cli import main as cli_main
+    from styletalker.gan.generator import Generator, generator_config
+    from styletalker.inversion.encoder import Encoder, for_generator
+    torch.manual_seed(0)
+    G = Generator(generator_config("quick")).eval()
+    E = Encoder(for_generator(G), G.w_avg)
+    save_model(tmp_path / "g", G, G.cfg, kind="generator")
+    save_model(tmp_path / "e", E, E.cfg, kind="encoder")
+
+    def run(name: str, seed: int) -> dict:
+        torch.rand(int(torch.randint(1, 100, [1])))                     # move the global RNG between runs
+        assert cli_main(["train", "talker", "--profile", "quick", "--data", str(small_dataset), "--generator",
+                         str(tmp_path / "g"), "--encoder", str(tmp_path / "e"), "--no-sync", "--steps", "3",
+                         "--seed", str(seed), "--out", str(tmp_path / name), "--quiet"]) == 0
+        return load_file(tmp_path / name / "talker_quick_nosync.safetensors")
+
+    a, b, c = run("a", 0), run("b", 0), run("c", 1)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
 def test_ping_pong_plays_the_motion_back_and_forth():
     from styletalker.talker.generate import ping_pong
     assert ping_pong(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]

@@ -83,6 +83,7 @@ def train_encoder(args) -> None:
     save_model(lm_export, lnet, lnet.cfg, kind="landmarks",
                meta=dict(profile=prof, data=portable(data), steps=lsum["step"], seconds=round(lsum["seconds"], 1),
                          hardware=hw, val_rms_px=round(lnet_rms, 3)))
+    torch.manual_seed(cfg.seed)              # Enc_I's initial weights: the same seed gives the same run
     E = Encoder(ecfg, w_avg=G.w_avg)
     left = None if limit is None else max(1.0, limit - (time.time() - t0))
 

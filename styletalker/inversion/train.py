@@ -116,6 +116,7 @@ class EncoderStage:
 def train_landmarks(bank: torch.Tensor, landmarks: torch.Tensor, out, cfg: EncoderTrainConfig, lcfg,
                     time_limit_s: float | None = None, progress: bool = True, device="cpu"):
     """Train the landmark regressor (resumable in OUT). Returns (net in eval mode, summary)."""
+    torch.manual_seed(cfg.seed)              # the initial weights: the same seed gives the same run
     net = LandmarkNet(lcfg)
     stage = LandmarkStage(net, bank, landmarks, batch=cfg.landmark_batch, seed=cfg.seed, device=device)
     summary = train(stage, cfg.landmark_steps, out, log_every=25, ckpt_every=250, time_limit_s=time_limit_s,

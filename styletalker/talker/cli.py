@@ -42,6 +42,7 @@ def train_talker(args) -> None:
     hw = describe(dev)
     windows = ClipWindows(data, "train", window=tcfg.window, progress=not args.quiet)
     codes = code_bank(E, windows, out, progress=not args.quiet)
+    torch.manual_seed(tcfg.seed)             # the talker's initial weights: the same seed gives the same run
     net = Talker(cfg)
     stage = TalkerStage(net, G, windows, codes, tcfg, dsync=dsync, w_std=w_spread(G), device=dev)
 

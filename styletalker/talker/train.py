@@ -11,6 +11,7 @@ elsewhere in the same clip:
       + kl * mean_t [log q(m_t) - log p(m_t | m_<t, a, W+_ref)]   (Monte Carlo, the prior's common code path)
       + landmark * |(W+_hat - Enc_I(x_t)) U|^2 / var        the code error along the mouth directions U of W+
       + audio_mouth * |(W+_hat(m = 0) - Enc_I(x_t)) U|^2 / var   the same for the audio path alone (session 18)
+      + pose * |(W+_hat - Enc_I(x_t)) V|^2 / var_V           the same along the head-pose directions V (off)
 
 The code term is our addition (the paper reconstructs pixels only): with a CPU budget, matching the per-frame inverted
 codes teaches the manipulation module most of what it needs before any frame is rendered. The first ``warmup`` steps
@@ -47,6 +48,14 @@ almost nothing. Measured on the default data (6,000 code steps, ``benchmarks/lat
 weight 0.3 raises that amplitude to 0.70 and weight 1 to 0.93 (seed 1: 0.61). The within-clip r with the true jaw rises
 from 0.74 to 0.77-0.81. Weight 0.3, the default since session 18, was chosen on the validation split: self-reenactment
 LSE-C 6.5 -> 9.4 at 0.3 and 8.8 at 1. Weight 1 kept less of the head's yaw (docs/benchmarks.md, issue 6, session 18).
+
+The pose term (``pose``, session 21) is the same kind of error along the three W+ directions V that move with yaw,
+pitch and roll (:func:`code_directions` on :func:`pose_features`), taken on the windows whose m_t is kept, so that it
+teaches the motion path and never asks the audio path for the head. It is off by default: measured on the default
+data (6,000 code steps, cross-reenactment read in W+ by ``benchmarks/latent_mouth_probe.py``, centred per clip), yaw /
+pitch / roll r were 0.90 / 0.72 / 0.76 without it, 0.92 / 0.71 / 0.77 at weight 0.3 and 0.91 / 0.65 / 0.78 at 1, for
+2-3x the KL; in the rendered frames the shipped talker's pose already sits near the inversions' own (validation:
+yaw 0.77 against 0.81, roll 0.78 against 0.79).
 """
 from __future__ import annotations
 
