@@ -242,6 +242,7 @@ def train_generator(args) -> None:
         from .data.frames import closed_eye_frames, frame_bank, label_bank
         from .gan.autoencoder import train_reconstruction
         from .gan.generator import Generator
+        torch.manual_seed(train_cfg.seed)    # G's and the frame encoder's initial weights come from the seed
         G = init if init is not None else Generator(gen_cfg)
         lm = label_bank(data, "train", "landmarks") if args.face_weight > 0 else None
         closed = closed_eye_frames(data, "train") if args.closed_eyes > 0 else None
