@@ -70,8 +70,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--talker", required=True, help="the talker with the flow prior")
     add_model_args(ap)
-    ap.add_argument("--temps", default="0.5,0.6,0.7,0.85,1.0,1.15", help="the grid (session 20's priors chose 0.6 "
-                    "and 0.85, session 19's 0.6 and 1.0)")
+    ap.add_argument("--temps", default="0.5,0.6,0.7,0.85,1.0,1.15", help="the grid (session 21's priors chose 0.6 "
+                    "and 0.7, session 20's 0.6 and 0.85, session 19's 0.6 and 1.0)")
     ap.add_argument("--sentences", type=int, default=8)
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
