@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from talker_bars import Clips                                                         # noqa: E402
 
+from styletalker.data.format import atomic_write_json                                  # noqa: E402
 from styletalker.gan.weights import SHIPPED_RENDERER, load_generator                   # noqa: E402
 from styletalker.imagemetrics import psnr, ssim                                        # noqa: E402
 from styletalker.inversion.invert import SHIPPED_RENDER_ENCODER, load_encoder          # noqa: E402
@@ -87,7 +88,7 @@ def main(argv=None) -> dict:
         print(path, json.dumps({m: {k: round(v, 3) for k, v in r.items()} for m, r in res["talkers"][path].items()}),
               flush=True)
     if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+        atomic_write_json(a.json, res)
     return res
 
 

@@ -505,27 +505,28 @@ def test_the_audio_mouth_term_trains_the_lips_of_the_audio_path_alone(cfg, small
     assert error() < 0.9 * before_err                        # 0.55 of it when written
 
 
-def test_pose_features_read_the_head_from_landmarks_where_there_is_no_pose_label():
+def test_pose_signal_reads_the_head_from_landmarks_where_there_is_no_pose_label():
     """Real clips have landmarks but no pose labels: the proxies read roll as the eye line's angle (a rotation of the
     landmarks by 10 degrees adds 10 degrees), yaw as the nose's sideways offset, pitch as its offset across the eye
     line; the world's clips use their pose labels."""
-    from styletalker.talker.train import pose_features
+    from styletalker.talker.train import pose_signal
     lm = np.zeros((1, 68, 2))
     lm[0, 36:42] = (20, 30)                                        # the subject's right eye
     lm[0, 42:48] = (44, 30)
     lm[0, 36], lm[0, 45] = (16, 30), (48, 30)                       # outer corners: inter-ocular distance 32
     lm[0, 30] = (32, 42)                                            # nose tip under the eyes' midpoint
-    base = pose_features({"landmarks": lm})[0]
+    lm[0, 0], lm[0, 16] = (8, 30), (56, 30)                           # the face outline's ends
+    base = pose_signal({"landmarks": lm})[0]
     assert np.allclose(base, [0, 12 / 32, 0], atol=1e-6)
     turned = lm.copy()
     turned[0, 30, 0] += 4
-    assert np.isclose(pose_features({"landmarks": turned})[0, 0], 4 / 32, atol=1e-6)
+    assert np.isclose(pose_signal({"landmarks": turned})[0, 0], 4 / 32, atol=1e-6)
     a = np.radians(10)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     rolled = (lm - 32) @ rot.T + 32
-    assert np.allclose(pose_features({"landmarks": rolled})[0], base + [0, 0, 10], atol=1e-4)
+    assert np.allclose(pose_signal({"landmarks": rolled})[0], base + [0, 0, 10], atol=1e-4)
     labelled = {"landmarks": lm, "pose": np.arange(6, dtype=np.float32)[None]}
-    assert pose_features(labelled).tolist() == [[0, 1, 2]]
+    assert pose_signal(labelled).tolist() == [[0, 1, 2]]
 
 
 def test_the_pose_term_teaches_the_motion_path_the_head_pose(cfg, small_dataset):

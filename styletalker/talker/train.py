@@ -51,7 +51,7 @@ from 0.74 to 0.77-0.81. Weight 0.3, the default since session 18, was chosen on 
 LSE-C 6.5 -> 9.4 at 0.3 and 8.8 at 1. Weight 1 kept less of the head's yaw (docs/benchmarks.md, issue 6, session 18).
 
 The pose term (``pose``, session 21) is the same kind of error along the three W+ directions V that move with yaw,
-pitch and roll (:func:`code_directions` on :func:`pose_features`), taken on the windows whose m_t is kept, so that it
+pitch and roll (:func:`code_directions` on :func:`pose_signal`), taken on the windows whose m_t is kept, so that it
 teaches the motion path and never asks the audio path for the head. It is off by default: measured on the default
 data (6,000 code steps, cross-reenactment read in W+ by ``benchmarks/latent_mouth_probe.py``, centred per clip), yaw /
 pitch / roll r were 0.90 / 0.72 / 0.76 without it, 0.92 / 0.71 / 0.77 at weight 0.3 and 0.91 / 0.65 / 0.78 at 1, for
@@ -124,22 +124,16 @@ def mouth_features(lm) -> np.ndarray:
     return np.stack([d(62, 66), d(51, 57), d(48, 54)], 1) / inter_ocular(lm)[:, None]
 
 
-def pose_features(labels: dict) -> np.ndarray:
+def pose_signal(labels: dict) -> np.ndarray:
     """How the head is turned, [N, 3]: the world's yaw, pitch and roll (degrees) where the clips have pose labels;
-    for clips with landmarks only (real clips), geometric proxies of the same three: the nose tip's offset from the
-    eyes' midpoint along and across the eye line, over the inter-ocular distance, and the eye line's angle."""
+    for clips with landmarks only (real clips), the landmark proxies of the same three that the pose estimator reads
+    (:func:`styletalker.posemetrics.pose_features`: the nose tip's de-rolled offset from the eyes' centre across and
+    along the eye line, over the inter-ocular distance, and the eye line's angle)."""
     if "pose" in labels:
         return np.asarray(labels["pose"], np.float32)[:, :3]
-    from ..face import inter_ocular
-    lm = np.asarray(labels["landmarks"], np.float64)
-    left, right = lm[:, 36:42].mean(1), lm[:, 42:48].mean(1)
-    axis = right - left
-    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
-    nose = lm[:, 30] - 0.5 * (left + right)
-    iod = inter_ocular(lm)
-    along = (nose * axis).sum(-1) / iod
-    across = (nose[:, 1] * axis[:, 0] - nose[:, 0] * axis[:, 1]) / iod
-    return np.stack([along, across, np.degrees(np.arctan2(axis[:, 1], axis[:, 0]))], 1).astype(np.float32)
+    from ..posemetrics import FEATURES, pose_features
+    cols = [FEATURES.index(k) for k in ("yaw_nose", "pitch_nose", "roll_deg")]
+    return pose_features(labels["landmarks"])[:, cols].astype(np.float32)
 
 
 def code_directions(codes: np.ndarray, Y: np.ndarray, lengths, rank: int, ridge: float = 10.0,
@@ -282,7 +276,7 @@ class TalkerStage:
         if cfg.pose > 0:
             if not ({"pose", "landmarks"} & set(windows.labels)):
                 raise ValueError("the pose term needs pose or landmark labels in the training clips; set pose=0")
-            _, U, var = code_directions(codes, pose_features(windows.labels), lengths, 3, seed=cfg.seed,
+            _, U, var = code_directions(codes, pose_signal(windows.labels), lengths, 3, seed=cfg.seed,
                                         standardise=True)
             self.pose = (U.to(device), var.to(device))
 
