@@ -185,15 +185,16 @@ def ensure_dataset(path, prof: str, quiet: bool = False) -> pathlib.Path:
 def frozen_pair(args, prof: str, device="cpu", talking: bool = False) -> tuple:
     """(generator path, encoder path, G_I, Enc_I) named by a train command's --generator and --encoder, checked to
     fit each other, on ``device``. The defaults are the profile's G_I and Enc_I (the shipped ones for ``default``).
-    With ``talking``, they are the pair that video generation renders with (``paths.talking_pair``)."""
+    With ``talking``, they are the pair that video generation renders with (``paths.talking_model``). A default is
+    looked up only for the one not given."""
     from .gan.weights import load_generator
     from .inversion.invert import check_pair, load_encoder
-    from .paths import profile_model, talking_pair
-    def default(k: int, stage: str) -> pathlib.Path:                   # looked up only when not given
-        return talking_pair(prof)[k] if talking else profile_model(stage, stage, prof)
+    from .paths import profile_model, talking_model
+    def default(stage: str) -> pathlib.Path:                           # looked up only when not given
+        return talking_model(stage, prof) if talking else profile_model(stage, stage, prof)
 
-    gpath = pathlib.Path(args.generator) if args.generator else default(0, "generator")
-    epath = pathlib.Path(args.encoder) if args.encoder else default(1, "encoder")
+    gpath = pathlib.Path(args.generator) if args.generator else default("generator")
+    epath = pathlib.Path(args.encoder) if args.encoder else default("encoder")
     G, E = load_generator(gpath, device=device), load_encoder(epath, device=device)
     check_pair(E, G)
     return gpath, epath, G, E

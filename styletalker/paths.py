@@ -44,16 +44,26 @@ def profile_model(name: str, stage: str, prof: str) -> pathlib.Path:
     return trained
 
 
-def talking_pair(prof: str) -> tuple[pathlib.Path, pathlib.Path]:
-    """(generator, encoder) that the talker learns on and video generation renders with, by default.
+def talking_model(which: str, prof: str) -> pathlib.Path:
+    """One model of the pair that the talker learns on and video generation renders with, by default: ``which`` is
+    ``"generator"`` or ``"encoder"``.
 
-    For the default profile, the shipped pair ``generator_default_detail`` and ``encoder_default_detail``. The
-    detail stage fine-tuned the distilled G_I and Enc_I together there, with the loss weighted at the face. Its codes
-    are its own, so its encoder goes with it. For other profiles, the profile's G_I and Enc_I.
+    For the default profile, the shipped ``generator_default_detail`` or ``encoder_default_detail``. The detail stage
+    fine-tuned the distilled G_I and Enc_I together there, with the loss weighted at the face. Its codes are its own,
+    so its encoder goes with it. For other profiles, the profile's G_I or Enc_I (looked up alone, so that a command
+    given one of the two does not need the other trained).
     """
+    if which not in ("generator", "encoder"):
+        raise ValueError(f"which is 'generator' or 'encoder', not {which!r}")
     if prof == "default":
-        return WEIGHTS_DIR / "generator_default_detail", WEIGHTS_DIR / "encoder_default_detail"
-    return profile_model("generator", "generator", prof), profile_model("encoder", "encoder", prof)
+        return WEIGHTS_DIR / f"{which}_default_detail"
+    return profile_model(which, which, prof)
+
+
+def talking_pair(prof: str) -> tuple[pathlib.Path, pathlib.Path]:
+    """(generator, encoder) that the talker learns on and video generation renders with, by default
+    (:func:`talking_model` of each)."""
+    return talking_model("generator", prof), talking_model("encoder", prof)
 
 
 def talking_dsync(prof: str) -> pathlib.Path:

@@ -150,6 +150,31 @@ def test_train_prior_fits_the_codes_of_the_talkers_own_encoder(tmp_path):
     with pytest.raises(StyletalkerError, match="--encoder"):
         talker_encoder(None, "out/gone", fallback, repo)
 
+    def no_lookup():
+        raise AssertionError("the profile's encoder was looked up although the talker names its own")
+    assert talker_encoder(None, "out/enc", no_lookup, repo) == repo / "out" / "enc"
+    assert talker_encoder(None, None, lambda: fallback, repo) == fallback
+
+
+def test_a_train_command_given_one_model_looks_up_only_the_other(tmp_path, monkeypatch):
+    # a quick run with only G_I trained: --generator names it, and the error is about the encoder it lacks
+    import argparse
+    from styletalker.cli import frozen_pair
+    from styletalker.errors import StyletalkerError
+    from styletalker.paths import talking_model
+    monkeypatch.chdir(tmp_path)
+    stem = tmp_path / "out" / "train" / "generator_quick" / "generator_quick"
+    stem.parent.mkdir(parents=True)
+    stem.with_suffix(".safetensors").write_bytes(b"")
+    assert talking_model("generator", "quick") == pathlib.Path("out/train/generator_quick/generator_quick")
+    assert talking_model("encoder", "default").name == "encoder_default_detail"
+    args = argparse.Namespace(generator=str(tmp_path / "G"), encoder=None)
+    for talking in (False, True):
+        with pytest.raises(StyletalkerError, match="no quick encoder"):
+            frozen_pair(args, "quick", talking=talking)
+    with pytest.raises(ValueError, match="'generator' or 'encoder'"):
+        talking_model("dsync", "quick")
+
 
 @pytest.mark.parametrize("argv, needle", [
     (["train", "talker", "--closed-eyes", "0.2"], "does not use it"),

@@ -10,9 +10,9 @@ from ..errors import StyletalkerError
 
 def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
     """The encoder whose codes a prior is fitted to: ``--encoder`` if given, else the one the base talker was trained
-    with (its metadata's ``encoder``, relative to the repository), else the profile's (talkers saved before the
-    metadata recorded it). The posterior reads Enc_I's codes, so fitting the prior to another encoder's codes would
-    fit it to motion the talker never sees."""
+    with (its metadata's ``encoder``, relative to the repository), else the profile's, ``fallback`` (talkers saved
+    before the metadata recorded it; a function that looks it up is called only then). The posterior reads Enc_I's
+    codes, so fitting the prior to another encoder's codes would fit it to motion the talker never sees."""
     if given:
         return pathlib.Path(given)
     if recorded:                     # recorded relative to the repository when inside it (``paths.portable``)
@@ -21,7 +21,7 @@ def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
                 return p
         raise StyletalkerError(f"the base talker was trained on the codes of the encoder {recorded}, which is not "
                                f"there; restore it or pass --encoder NAME (the same encoder)")
-    return pathlib.Path(fallback)
+    return pathlib.Path(fallback() if callable(fallback) else fallback)
 
 
 def base_prior_state(vae, cfg) -> dict:
@@ -51,7 +51,7 @@ def train_prior(args) -> None:
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
     from ..inversion.invert import load_encoder
-    from ..paths import REPO_DIR, portable, talking_pair
+    from ..paths import REPO_DIR, portable, talking_model
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
@@ -89,7 +89,7 @@ def train_prior(args) -> None:
             net.prior.head.bias[:cfg.motion_dim].zero_()
     data = ensure_dataset(args.data, prof, args.quiet)
     base_meta = read_model_info(base).get("meta", {})
-    epath = talker_encoder(args.encoder, base_meta.get("encoder"), talking_pair(prof)[1], REPO_DIR)
+    epath = talker_encoder(args.encoder, base_meta.get("encoder"), lambda: talking_model("encoder", prof), REPO_DIR)
     E = load_encoder(epath, device=dev)
     name = f"talker_{prof}" + ("" if kind == "flow" else "_gaussian")
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"prior_{prof}_{kind}"
