@@ -10,9 +10,9 @@ are closed (mean world eye openness < 0.15) and, for contrast, open ones (> 0.9)
 1. real       the frames themselves (what the reader sees at 64 px);
 2. encoder    G(Enc_I(x));
 3. optimised  W+ optimised from Enc_I's code (Adam, lr 0.01) to reconstruct the frame, the squared error weighted
-              1 + 30 x a Gaussian bump (1.5 px) around each eye landmark (36-47; ``face_weights``), once on pixels alone and once with the
-              landmark regressor's eyelid points also pulled to the true ones (``--eyelid-weight``): the most closed
-              eye this generator draws for the frame when asked directly.
+              1 + 30 x a Gaussian bump (1.5 px) around each eye landmark (36-47; ``face_weights``), once on pixels
+              alone and once with the landmark regressor's eyelid points also pulled to the true ones
+              (``--eyelid-weight``): the most closed eye this generator draws for the frame when asked directly.
 A generator that cannot pass (3) cannot show blinks through any encoder or talker: then the blink ceiling is the
 generator's. Run it on a new G_I (``--generator``) before retraining what depends on it.
 """

@@ -1,6 +1,6 @@
-"""Does the frozen D_sync read mouths in G_I's frames? The lip-sync loss (InfoNCE of 5-frame windows against their audio,
-``styletalker.sync.model.sync_loss``) of ground-truth test windows against the same windows re-rendered by G_I from
-Enc_I's codes (the talker's own ceiling), with the chance level log(windows) beside.
+"""Does the frozen D_sync read mouths in G_I's frames? The lip-sync loss (InfoNCE of 5-frame windows against their
+audio, ``styletalker.sync.model.sync_loss``) of ground-truth test windows against the same windows re-rendered by G_I
+from Enc_I's codes (the talker's own ceiling), with the chance level log(windows) beside.
 
     python benchmarks/dsync_domain.py [--windows 64] [--seed 0] [--dsync PATH] [--generator G --encoder E]
 

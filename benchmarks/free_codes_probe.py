@@ -50,7 +50,8 @@ def main(argv=None) -> dict:
     bank = frame_bank(a.data, "test", progress=False)
     x = to_float(bank[torch.linspace(0, len(bank) - 1, a.frames).long()])
     band = (slice(None), slice(None), slice(20, 36), slice(12, 52))
-    score = lambda y: dict(psnr=psnr(y, x).mean().item(), eye_band_psnr=psnr(y[band], x[band]).mean().item())  # noqa: E731
+    def score(y):
+        return dict(psnr=psnr(y, x).mean().item(), eye_band_psnr=psnr(y[band], x[band]).mean().item())
     with torch.no_grad():
         ws0 = encode(E, x)
         y0 = G.synthesis(ws0)

@@ -1,6 +1,7 @@
 """Does the talker move the mouth with the audio in W+, before G_I draws it? A diagnostic for issue 6.
 
-    python benchmarks/latent_mouth_probe.py [--data data/cache/default] [--clips 40] [--json docs/latent_mouth_probe.json]
+    python benchmarks/latent_mouth_probe.py [--data data/cache/default] [--clips 40]
+        [--json docs/latent_mouth_probe.json]
 
 The image-space mouth measures (dlib or the landmark regressor on G_I's frames) cannot tell a talker that does not
 move the mouth from a generator that draws no lips. This reads the mouth in W+ instead:

@@ -1,4 +1,5 @@
-"""How smooth is sampled motion? Frame-to-frame step and spread of the motion codes m_t on test clips of the default set.
+"""How smooth is sampled motion? Frame-to-frame step and spread of the motion codes m_t on test clips of the default
+set.
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]

@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     load_before = os.getloadavg()
     rows = [bench(r, b, a.runs) for r, b in CONFIGS]
     load_after = os.getloadavg()
-    print(f"renderer throughput, torch {torch.__version__}, {a.threads} threads, {platform.processor() or platform.machine()}")
+    cpu = platform.processor() or platform.machine()
+    print(f"renderer throughput, torch {torch.__version__}, {a.threads} threads, {cpu}")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} cores: "
           f"other processes running at the same time slow this down")
     print(f"{'res':>5} {'batch':>6} {'median s':>9} {'frames/s':>9}")
@@ -65,8 +66,8 @@ def main(argv=None) -> dict:
         print(f"{row['resolution']:>5} {row['batch']:>6} {row['median_s']:>9.3f} {row['fps']:>9.1f}")
     fps64 = rows[0]["fps"]
     print(f"target >= {TARGET_FPS_64:.0f} fps at 64 px: {'PASS' if fps64 >= TARGET_FPS_64 else 'FAIL'} ({fps64:.0f})")
-    out = dict(threads=a.threads, cpu_count=os.cpu_count(), loadavg_before=load_before, loadavg_after=load_after, torch=torch.__version__, rows=rows, target_fps_64=TARGET_FPS_64,
-               pass_64=fps64 >= TARGET_FPS_64)
+    out = dict(threads=a.threads, cpu_count=os.cpu_count(), loadavg_before=load_before, loadavg_after=load_after,
+               torch=torch.__version__, rows=rows, target_fps_64=TARGET_FPS_64, pass_64=fps64 >= TARGET_FPS_64)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -45,7 +45,8 @@ box, or, where the detector finds no face (most 64 px generated frames), on a bo
 regressor's estimate. Every measure is also taken on the ground-truth frames through the same pipeline and reported
 as the ceiling ("gt" column): at 64 px the pipeline itself is noisy, most of all for the eyes.
 The pose estimator (``PoseEstimator``, a least-squares map from landmark features to degrees) and the blink threshold
-on the eye aspect ratio (best event F1 against the true blinks) are fitted on 20 clips of the training split, never on test clips.
+on the eye aspect ratio (best event F1 against the true blinks) are fitted on 20 clips of the training split, never
+on test clips.
 """
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ from styletalker.gan.generator import resolve_precision
 from styletalker.gan.weights import SHIPPED_RENDERER, load_generator
 from styletalker.imagemetrics import psnr, ssim
 from styletalker.inversion.invert import SHIPPED_RENDER_ENCODER, check_pair, encode, load_encoder, load_landmarks
-from styletalker.posemetrics import (PoseEstimator, best_event_threshold, blink_events, eye_openness, face_landmarks, match_events,
-                                     f1_from_counts, pearson)
+from styletalker.posemetrics import (PoseEstimator, best_event_threshold, blink_events, eye_openness, f1_from_counts,
+                                     face_landmarks, match_events, pearson)
 from styletalker.sync.evaluator import SHIPPED_EVALUATOR, lse, load_evaluator
 from styletalker.talker.generate import SHIPPED_TALKER, generate, load_talker, render
 from styletalker.videoio import read_video, read_video_audio, write_video
@@ -267,9 +268,9 @@ def main(argv=None) -> dict:
             save(res, a.json)
         return dict(bars={"speed_fps": b})
     est, thr, fit = calibrate(a.data, lm_net, fa)
-    print(f"calibration on {fit['frames']} frames of {fit['clips']} training clips: pose r {fit['train_r_yaw']:.3f} / {fit['train_r_pitch']:.3f}"
-          f" / {fit['train_r_roll']:.3f}, EAR blink threshold {thr:.3f} (blink F1 {fit['train_blink_f1']:.2f} on "
-          f"{fit['true_blinks']} true blinks)", flush=True)
+    print(f"calibration on {fit['frames']} frames of {fit['clips']} training clips: pose r {fit['train_r_yaw']:.3f} / "
+          f"{fit['train_r_pitch']:.3f} / {fit['train_r_roll']:.3f}, EAR blink threshold {thr:.3f} "
+          f"(blink F1 {fit['train_blink_f1']:.2f} on {fit['true_blinks']} true blinks)", flush=True)
     clips = Clips(a.data, E, lm_net, fa, split=a.split)
     rng = np.random.default_rng(a.seed)
     anchors = np.unique(np.linspace(0, clips.n - 1, min(a.clips, clips.n)).round().astype(int))
@@ -366,7 +367,8 @@ def main(argv=None) -> dict:
     pairs = [v for r in rows for v in r["self"]["lmd_dlib_pairs"]]
     bar("self_lmd_mouth_iod", m("self", "lmd"), "report (beside inversion)", None, inversion=m("inversion", "lmd"),
         dlib_pairs=mean(pairs), dlib_pair_count=len(pairs), inversion_doc_dlib_pairs=doc_lmd,
-        detected_gen=m("self", "detected"), detected_gt=m("gt", "detected"), detected_inversion=m("inversion", "detected"))
+        detected_gen=m("self", "detected"), detected_gt=m("gt", "detected"),
+        detected_inversion=m("inversion", "detected"))
     for k in ("lse_d", "lse_c"):
         rel = abs(m("self", k) - m("gt", k)) / abs(m("gt", k))
         bar(f"self_{k}_within_10pct", m("self", k), "|rel| <= 0.10", rel <= 0.10, gt=m("gt", k), rel=rel,
@@ -404,7 +406,8 @@ def main(argv=None) -> dict:
                 shipped=m("self", k), note="value: trained without the lip-sync loss; gt column: the same training "
                 "with it" + (f" ({a.with_sync})" if with_sync is not None else ""))
     sp = speed(talker, G, E, clips, int(anchors[0]), reps=a.reps, precision=a.precision)
-    bar("speed_fps" if a.precision == "fp32" else f"speed_fps_{a.precision}", sp["motion_192px_face_crop"]["fps"], ">= 25", sp["motion_192px_face_crop"]["fps"] >= 25,
+    fps = sp["motion_192px_face_crop"]["fps"]
+    bar("speed_fps" if a.precision == "fp32" else f"speed_fps_{a.precision}", fps, ">= 25", fps >= 25,
         crop_64px_fps=sp["motion_64px_crop"]["fps"], **sp)
     res["bars"], res["seconds"], res["clips"] = bars, round(time.time() - t0, 1), rows
 

@@ -161,10 +161,12 @@ def cmd_train(args) -> None:
     if getattr(args, "closed_eyes", 0):
         from .data.frames import check_share
         check_share(args.closed_eyes)
-        if args.stage not in ("generator", "encoder", "detail") or (args.stage == "generator" and args.scheme != "recon"):
+        image_stage = args.stage in ("encoder", "detail") or (args.stage == "generator" and args.scheme == "recon")
+        if not image_stage:
             raise StyletalkerError(f"--closed-eyes over-samples closed-eye frames in the image stages (generator "
                                    f"--scheme recon, encoder, detail); 'train {args.stage}"
-                                   f"{' --scheme ' + args.scheme if args.stage == 'generator' else ''}' does not use it")
+                                   f"{' --scheme ' + args.scheme if args.stage == 'generator' else ''}' does not "
+                                   "use it")
     _call(TRAIN_STAGES[args.stage], args)
 
 

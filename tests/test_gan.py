@@ -215,7 +215,8 @@ def test_training_resumes_exactly_from_its_checkpoint(tmp_path):
         assert torch.allclose(a, b, atol=1e-6)
     log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
     assert len(log) == 4 and "loss_d" in log[0] and "loss_g" in log[0]
-    resumed_steps = [__import__("json").loads(r)["step"] for r in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    resumed_log = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+    resumed_steps = [__import__("json").loads(r)["step"] for r in resumed_log]
     assert resumed_steps == [1, 2, 3, 4]                             # no step logged twice across the resume
 
 

@@ -387,7 +387,8 @@ def test_checkpoint_roundtrip(cfg, tmp_path, reset):
 
 
 def _probe_code_loss(net, batch) -> float:
-    """The code term of the ELBO on a fixed batch, with m_t drawn from a fixed generator; leaves ``net`` in train mode."""
+    """The code term of the ELBO on a fixed batch, with m_t drawn from a fixed generator; leaves ``net`` in train
+    mode."""
     net.eval()
     with torch.no_grad():
         out = net.elbo_terms(batch["ref"], batch["mel"], batch["codes"], torch.Generator().manual_seed(2),

@@ -95,7 +95,8 @@ def label_bank(root, split: str, name: str) -> torch.Tensor:
     return torch.cat(out)
 
 
-EYE_CLOSED = 0.5    # a frame's eyes count as closed when the mean openness of both (the world's eye_open label) is below
+# a frame's eyes count as closed when the mean openness of both (the world's eye_open label) is below this
+EYE_CLOSED = 0.5
 
 
 def closed_eye_frames(root, split: str = "train") -> torch.Tensor:
@@ -125,6 +126,6 @@ def draw_frames(n: int, batch: int, gen: torch.Generator, rare: torch.Tensor | N
 def check_share(share: float, flag: str = "--closed-eyes") -> float:
     """A share of each batch for :func:`draw_frames`: in [0, 1), else a clear error."""
     if not 0 <= share < 1:
-        raise StyletalkerError(f"{flag} {share:g}: the share of each batch drawn from closed-eye frames must be at least "
-                               "0 and below 1 (e.g. 0.2)")
+        raise StyletalkerError(f"{flag} {share:g}: the share of each batch drawn from closed-eye frames must be at "
+                               "least 0 and below 1 (e.g. 0.2)")
     return share

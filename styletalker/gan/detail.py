@@ -1,13 +1,13 @@
 """Detail fine-tuning of G_I's last layers together with Enc_I, on real frames, with a loss weighted by the face.
 
 Why: G_I trained as an autoencoder's decoder (``autoencoder.py``) and Enc_I trained against it reconstruct heads, hair
-and backgrounds well (about 24 dB) but draw eyes, brows and lips as soft smudges: an L1 loss over the whole image
-barely notices a 3-pixel eye. Here the synthesis layers (all of them, or the last ``layers``) and the encoder are
-trained together to reconstruct real frames, each pixel weighted by how close it is to the inner face landmarks
-(brows, eyes, nose, lips: points 17-67), so the small features count as much as the background. The mapping
-network, the Fourier input and the magnitude statistics stay frozen, so W's distribution and w_avg are kept. Afterwards the generator is frozen again and the encoder is the one trained
-with it. A global form of pivotal tuning (Roich et al. 2021), fitted to the whole training split; our construction.
-
+and backgrounds well (about 24 dB) but draw eyes, brows and lips as soft smudges: an L1 loss over the whole image barely
+notices a 3-pixel eye. Here the synthesis layers (all of them, or the last ``layers``) and the encoder are trained
+together to reconstruct real frames, each pixel weighted by how close it is to the inner face landmarks (brows, eyes,
+nose, lips: points 17-67), so the small features count as much as the background. The mapping network, the Fourier input
+and the magnitude statistics stay frozen, so W's distribution and w_avg are kept. Afterwards the generator is frozen
+again and the encoder is the one trained with it. A global form of pivotal tuning (Roich et al. 2021), fitted to the
+whole training split; our construction.
 Measured on the CPU from the GPU-trained reconstruction pair (docs/benchmarks.md, session 5): no visible change in
 500-840 steps; the limit is the generator's input band (benchmarks/generator_capacity.py), not the loss. The stage is
 kept as a tool for a generator that can draw the features.

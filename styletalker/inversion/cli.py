@@ -156,8 +156,8 @@ def invert(args) -> None:
 
 def train_detail(args) -> None:
     """``styletalker train detail``: G_I's synthesis layers and Enc_I fine-tuned together on real frames, the loss
-    weighted at the inner face (see styletalker/gan/detail.py). Writes generator_<profile> and encoder_<profile> to --export
-    (a folder; default the --out folder)."""
+    weighted at the inner face (see styletalker/gan/detail.py). Writes generator_<profile> and encoder_<profile> to
+    --export (a folder; default the --out folder)."""
     import dataclasses
 
     import torch

@@ -49,7 +49,8 @@ def train_talker(args) -> None:
     def meta_of(step: int, seconds: float, done: bool) -> dict:
         return dict(profile=prof, data=portable(data), generator=portable(gpath), encoder=portable(epath), steps=step,
                     dsync=portable(args.dsync or talking_dsync(prof)) if tcfg.use_sync else None,
-                    seconds=round(seconds, 1), hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
+                    seconds=round(seconds, 1), hardware=hw, finished=done,
+                    command="styletalker " + " ".join(sys.argv[1:]),
                     train_config=dataclasses.asdict(tcfg), torch=torch.__version__)
 
     def export_now(step: int, seconds: float) -> None:

@@ -30,11 +30,11 @@ clips (docs/benchmarks.md, issue 6, session 20), self-reenactment LSE-C rises fr
 Disentangling lips from motion. Enc_I's codes of a clip vary mostly with head pose (a linear probe recovers yaw from
 them at r = 0.96, jaw opening at r = 0.71; the mouth is ~3 % of their within-clip variance), so a posterior that sees
 the codes can explain the mouth as well as the audio can, and with a small KL weight it does (the audio path then goes
-unused). Three measures keep the mouth on the audio path: the posterior does not see the W+ directions the mouth probe
-P reads (:func:`mouth_probe`; ``mouth_rank`` of them are projected out of its input), the landmark term (the code error along
-U, in units of the mouth's own variance) makes the mouth's small share of the code error count, and for the first ``audio_only`` steps m_t = 0 (the audio path
-learns what it can explain); afterwards a share ``motion_drop`` of windows is reconstructed with m_t = 0, so the
-audio path must stay sufficient for the lips on its own.
+unused). Three measures keep the mouth on the audio path: the posterior does not see the W+ directions the mouth probe P
+reads (:func:`mouth_probe`; ``mouth_rank`` of them are projected out of its input), the landmark term (the code error
+along U, in units of the mouth's own variance) makes the mouth's small share of the code error count, and for the first
+``audio_only`` steps m_t = 0 (the audio path learns what it can explain); afterwards a share ``motion_drop`` of windows
+is reconstructed with m_t = 0, so the audio path must stay sufficient for the lips on its own.
 
 The landmark term is off by default (``landmark=0``): measured on the default data (2,000 code steps, linear probes
 of the output codes on test clips), with it on at weight 1 the motion path stops carrying pose (self-reenactment yaw
@@ -169,8 +169,9 @@ def mouth_probe(codes: np.ndarray, landmarks: np.ndarray, lengths, rank: int, ri
     U [K * D, rank], the top left singular vectors of the cross-covariance X^T Y: the code directions along which
     codes move with the mouth (P's own directions are whitened by (X^T X)^-1 and point into low-variance
     directions: as a loss, |dW P|^2 is ill-conditioned and, measured, stops the motion path from learning pose),
-    and the within-clip variance of the codes along U [rank], the scale of the landmark term. On the default data, projecting the rank-1 U out of the codes drops a linear probe's jaw
-    correlation from 0.71 to -0.04 and keeps yaw, pitch and roll at r = 0.97, 0.96, 0.90 (rank 2 loses pitch).
+    and the within-clip variance of the codes along U [rank], the scale of the landmark term. On the default data,
+    projecting the rank-1 U out of the codes drops a linear probe's jaw correlation from 0.71 to -0.04 and keeps yaw,
+    pitch and roll at r = 0.97, 0.96, 0.90 (rank 2 loses pitch).
     codes [N, K, D], landmarks [N, 68, 2] (pixels), lengths: frames per clip (their sum is N)."""
     return code_directions(codes, mouth_features(landmarks), lengths, rank, ridge, max_frames, seed)
 
@@ -190,7 +191,8 @@ def code_bank(E, windows: ClipWindows, out, batch: int = 256, progress: bool = T
     """Enc_I's codes of every frame of a split, in the dataset cache's order: float16 [N, K, D], cached in OUT.
 
     The cache is keyed by the encoder's weights and the frames (codes.key holds a fingerprint of both: the weights, the
-    frame count and every 97th frame): another encoder, or a dataset rebuilt by another world revision, recomputes it."""
+    frame count and every 97th frame): another encoder, or a dataset rebuilt by another world revision, recomputes
+    it."""
     import hashlib
 
     from tqdm.auto import tqdm
@@ -391,15 +393,15 @@ class PriorStage:
 
         L_edge = mean_states sum_d huber(max(0, |m_t,d - mean_d| / std_d - edge_z)),   huber(u) = 2 (sqrt(1 + u^2) - 1)
 
-    with mean_d, std_d the training windows' statistics the prior standardises its inputs with. Inside the range
-    (edge_z = 3 standard deviations) the term is 0, so the fit to the data is untouched there; at the edge it teaches
-    the step to point back in, from the states the prior really reaches. The gradient goes through one step only
-    (the walk itself is taken without it), so it is as well conditioned as teacher forcing. Measured on the default
-    talker (docs/benchmarks.md, issue 7, session 19), the fitted flow stays bounded with the box off: max |m_t| at most 1.0
-    over 1,500 frames at temperatures 0.85-1, with the same spread in the first and last 250 frames.
-    Two alternatives did worse: a loss on the pooled statistics of 160-frame walks, back-propagated through the whole
-    walk, made both priors leave the range within 40 frames (the gradient through a long chaotic walk is noise); and
-    Gaussian noise on the history the GRU reads (0.5-1 standard deviations) delayed the runaway but did not stop it
+    with mean_d, std_d the training windows' statistics the prior standardises its inputs with. Inside the range (edge_z
+    = 3 standard deviations) the term is 0, so the fit to the data is untouched there; at the edge it teaches the step
+    to point back in, from the states the prior really reaches. The gradient goes through one step only (the walk itself
+    is taken without it), so it is as well conditioned as teacher forcing. Measured on the default talker
+    (docs/benchmarks.md, issue 7, session 19), the fitted flow stays bounded with the box off: max |m_t| at most 1.0
+    over 1,500 frames at temperatures 0.85-1, with the same spread in the first and last 250 frames. Two alternatives
+    did worse: a loss on the pooled statistics of 160-frame walks, back-propagated through the whole walk, made both
+    priors leave the range within 40 frames (the gradient through a long chaotic walk is noise); and Gaussian noise on
+    the history the GRU reads (0.5-1 standard deviations) delayed the runaway but did not stop it
     (a second seed of the fit: max |m_t| 55 and 120 in two of three walks).
     """
 

@@ -1,5 +1,6 @@
-"""``styletalker train prior``: the motion prior (flow or Gaussian) fitted as a second stage against the frozen posterior
-of a talker trained by ``styletalker train talker``. The stage itself is :class:`styletalker.talker.train.PriorStage`."""
+"""``styletalker train prior``: the motion prior (flow or Gaussian) fitted as a second stage against the frozen
+posterior of a talker trained by ``styletalker train talker``. The stage itself is
+:class:`styletalker.talker.train.PriorStage`."""
 from __future__ import annotations
 
 import pathlib
@@ -60,7 +61,7 @@ def train_prior(args) -> None:
     set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
     dev = pick_device(args.device)
     kind = args.prior or "flow"
-    base = pathlib.Path(args.talker) if args.talker else pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}"
+    base = pathlib.Path(args.talker or pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}")
     if not base.with_suffix(".json").exists():
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
                                f"or pass --talker NAME")

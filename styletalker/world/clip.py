@@ -40,7 +40,8 @@ def frame_params(pose: np.ndarray, eyes: np.ndarray, brow: np.ndarray, mouth: np
 
 def render_frames(identity: torch.Tensor, params: dict[str, torch.Tensor], resolution: int,
                   batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Render T frames of one identity in batches: identity [N_FACTORS] -> (uint8 [T, R, R, 3], landmarks [T, 68, 2])."""
+    """Render T frames of one identity in batches: identity [N_FACTORS] -> (uint8 [T, R, R, 3],
+    landmarks [T, 68, 2])."""
     n = len(params["yaw"])
     frames, marks = [], []
     for a in range(0, n, batch):
