@@ -28,7 +28,11 @@ cross-reenactment reference A = the anchor clip's first frame, motion video B an
                   against B's F1 >= 0.8 (events: eye aspect ratio under a threshold; truth: mean eye openness < 0.5;
                   matched one to one within 2 frames); dlib embedding distance to A's reference frame <= 0.4 (mean over
                   every 2nd generated frame where dlib finds a face; the rate is reported, and the distance of the
-                  inversion G(W+_ref) itself, the floor the talker starts from).
+                  inversion G(W+_ref) itself, the floor the talker starts from). On synthetic data each cross bar
+                  also has a "world" column: the same measure of the world's own cross-reenactment, A's person drawn
+                  by the world's renderer with B's head, eyes and brows and C's mouth
+                  (``styletalker.data.frames.render_cross``): what a perfect talker would score, the bar's ceiling
+                  in this world and this landmark pipeline.
 disentanglement   m fixed (B's), audio C swapped for C' (a fourth identity): mean |pose change| < 1 degree (each of
                   yaw, pitch, roll, and their mean); the mouth follows the new audio: r(mouth, C' jaw) reported beside
                   r(mouth, C jaw) (the first should be the larger).
@@ -61,7 +65,7 @@ import numpy as np
 import torch
 
 from styletalker.data.dataset import ClipWindows
-from styletalker.data.frames import EYE_CLOSED
+from styletalker.data.frames import EYE_CLOSED, render_cross, renderable
 from styletalker.face import MOUTH, FaceAnalyzer, embedding_distance, landmark_error, mouth_opening
 from styletalker.gan.generator import resolve_precision
 from styletalker.gan.weights import SHIPPED_RENDERER, load_generator
@@ -88,7 +92,13 @@ class Clips:
         self.ds = ClipWindows(root, split)
         self.n = len(self.ds.index["lengths"])
         self.identity = self.ds.index["identities"]
+        self.resolution = int(self.ds.index["resolution"])
+        self.synthetic = renderable([self.path(j) for j in range(min(self.n, 3))])
         self._cache: dict = {}
+
+    def path(self, i: int) -> pathlib.Path:
+        """Clip i's files without their suffix."""
+        return self.root / self.ds.index["clips"][i]
 
     def __getitem__(self, i: int) -> dict:
         if i not in self._cache:
@@ -275,8 +285,9 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(a.seed)
     anchors = np.unique(np.linspace(0, clips.n - 1, min(a.clips, clips.n)).round().astype(int))
     rows, pooled = [], {k: [] for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion", "mouth_gen", "jaw_c",
-                                         "mouth_real", "mouth_inversion", "jaw_c2", "mouth_swap", "pose_swap")}
-    blinks = dict(gen=[0, 0, 0], real=[0, 0, 0], inversion=[0, 0, 0])
+                                         "mouth_real", "mouth_inversion", "jaw_c2", "mouth_swap", "pose_swap",
+                                         "pose_world", "mouth_world")}
+    blinks = dict(gen=[0, 0, 0], real=[0, 0, 0], inversion=[0, 0, 0], world=[0, 0, 0])
     for n, i in enumerate(anchors):
         c = clips[i]
         row = dict(clip=c["name"])
@@ -322,23 +333,37 @@ def main(argv=None) -> dict:
         pooled["mouth_gen"].append(mouth_opening(lm)), pooled["jaw_c"].append(C["labels"]["mouth"][:T, 0])
         pooled["mouth_real"].append(mouth_opening(lm_c)), pooled["jaw_c2"].append(C2["labels"]["mouth"][:T, 0])
         pooled["mouth_swap"].append(mouth_opening(lm_swap))
-        for k, counts in (("gen", blink_counts(lm, B["labels"]["eye_open"][:T], thr)),
-                          ("real", blink_counts(lm_b, B["labels"]["eye_open"][:T], thr)),
-                          ("inversion", blink_counts(lm_ib, B["labels"]["eye_open"][:T], thr))):
-            blinks[k] = [u + v for u, v in zip(blinks[k], counts)]
+        counts = [("gen", blink_counts(lm, B["labels"]["eye_open"][:T], thr)),
+                  ("real", blink_counts(lm_b, B["labels"]["eye_open"][:T], thr)),
+                  ("inversion", blink_counts(lm_ib, B["labels"]["eye_open"][:T], thr))]
+        # the bars' own ceiling in this world: the exact cross-reenactment, A's person with B's head and eyes and
+        # C's mouth drawn by the world's renderer (synthetic data only), through the same pipeline
+        y_world = None
+        if clips.synthetic:
+            y_world, _ = render_cross(clips.path(i), clips.path(jb), clips.path(jc), T, clips.resolution)
+            lm_w, reg_w, _ = face_landmarks(y_world, lm_net, fa)
+            pooled["pose_world"].append(est((lm_w, reg_w))), pooled["mouth_world"].append(mouth_opening(lm_w))
+            counts.append(("world", blink_counts(lm_w, B["labels"]["eye_open"][:T], thr)))
+        for k, n_k in counts:
+            blinks[k] = [u + v for u, v in zip(blinks[k], n_k)]
         ref_result = fa.analyze(c["frames"][0])
         ids = [fa.analyze(f) for f in y[::2]]
-        d_ref = None
+        d_ref = d_world = None
         if ref_result is not None:
             e_ref = ref_result.embedding
             d_gen = [float(embedding_distance(r.embedding, e_ref)) for r in ids if r is not None]
             inv_ref = fa.analyze(render(G, ws_ref)[0])
             d_ref = float(embedding_distance(inv_ref.embedding, e_ref)) if inv_ref is not None else None
+            if y_world is not None:
+                d_w = [float(embedding_distance(r.embedding, e_ref)) for r in map(fa.analyze, y_world[::2])
+                       if r is not None]
+                d_world = mean(d_w) if d_w else None
         else:
             d_gen = []
         row["cross"] = dict(motion=B["name"], audio=C["name"], swapped_audio=C2["name"], frames=T,
                             detected=float(found.mean()), identity_found=len(d_gen) / len(ids),
                             identity_distance=mean(d_gen) if d_gen else None, inversion_ref_distance=d_ref,
+                            world_identity_distance=d_world,
                             within_r={k: pearson(pose[:, j], pose_b[:, j]) for j, k in enumerate(AXES)
                                       if pose_b[:, j].std() > 2},
                             swap_pose_change=np.abs(pose_swap - pose).mean(0).tolist())
@@ -349,7 +374,7 @@ def main(argv=None) -> dict:
               f"{row['gt']['lse_d']:.2f}/{row['gt']['lse_c']:.2f}); cross {T} frames, id distance "
               f"{row['cross']['identity_distance']}", flush=True)
 
-    cat = {k: np.concatenate(v) for k, v in pooled.items()}
+    cat = {k: np.concatenate(v) for k, v in pooled.items() if v}         # no world columns on real clips
     m = lambda key, sub: mean([r[key][sub] for r in rows])                                     # noqa: E731
     res = dict(talker=a.talker, ablation=a.ablation, with_sync=a.with_sync, data=a.data, split=a.split,
                n_clips=len(rows), threads=a.threads,
@@ -374,11 +399,13 @@ def main(argv=None) -> dict:
         bar(f"self_{k}_within_10pct", m("self", k), "|rel| <= 0.10", rel <= 0.10, gt=m("gt", k), rel=rel,
             inversion=m("inversion", k))
     centred = {k: np.concatenate([x - x.mean(0) for x in pooled[k]])
-               for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion")}
+               for k in ("pose_gen", "pose_gt", "pose_real", "pose_inversion", "pose_world") if pooled[k]}
+    world = "pose_world" in centred
     for j, k in enumerate(AXES):
         v = pearson(centred["pose_gen"][:, j], centred["pose_gt"][:, j])
         bar(f"cross_{k}_r", v, ">= 0.8", v >= 0.8, gt=pearson(centred["pose_real"][:, j], centred["pose_gt"][:, j]),
             inversion=pearson(centred["pose_inversion"][:, j], centred["pose_gt"][:, j]),
+            world=pearson(centred["pose_world"][:, j], centred["pose_gt"][:, j]) if world else None,
             uncentred_r=pearson(cat["pose_gen"][:, j], cat["pose_gt"][:, j]),
             within_clip_mean_r=mean([r["cross"]["within_r"].get(k) for r in rows]),
             mae_deg=float(np.abs(cat["pose_gen"][:, j] - cat["pose_gt"][:, j]).mean()))
@@ -386,14 +413,16 @@ def main(argv=None) -> dict:
     # diagnostic: the same with each clip's mean taken out (how far A's reference mouth shifts whole clips)
     cm = {k: np.concatenate([x - np.nanmean(x) for x in pooled[k]]) for k in ("mouth_gen", "jaw_c")}
     bar("cross_mouth_vs_audio_jaw_r", v, ">= 0.7", v >= 0.7, gt=pearson(cat["mouth_real"], cat["jaw_c"]),
-        inversion=pearson(cat["mouth_inversion"], cat["jaw_c"]), centred_r=pearson(cm["mouth_gen"], cm["jaw_c"]))
+        inversion=pearson(cat["mouth_inversion"], cat["jaw_c"]), centred_r=pearson(cm["mouth_gen"], cm["jaw_c"]),
+        world=pearson(cat["mouth_world"], cat["jaw_c"]) if world else None)
     f_gen, f_real = f1_from_counts(*blinks["gen"]), f1_from_counts(*blinks["real"])
-    f_inv = f1_from_counts(*blinks["inversion"])
+    f_inv, f_world = f1_from_counts(*blinks["inversion"]), f1_from_counts(*blinks["world"])
     bar("cross_blink_f1", f_gen["f1"], ">= 0.8", f_gen["f1"] >= 0.8, gt=f_real["f1"], counts=f_gen, gt_counts=f_real,
-        inversion=f_inv["f1"], inversion_counts=f_inv)
+        inversion=f_inv["f1"], inversion_counts=f_inv, world=f_world["f1"] if world else None, world_counts=f_world)
     dist = m("cross", "identity_distance")
     bar("cross_identity_distance", dist, "<= 0.4", dist <= 0.4, found_rate=m("cross", "identity_found"),
-        inversion_ref_distance=m("cross", "inversion_ref_distance"))
+        inversion_ref_distance=m("cross", "inversion_ref_distance"),
+        world=m("cross", "world_identity_distance") if world else None)
     change = np.abs(cat["pose_swap"] - cat["pose_gen"]).mean(0)
     bar("disentangle_pose_change_deg", float(change.mean()), "< 1", change.mean() < 1,
         **{k: float(change[j]) for j, k in enumerate(AXES)})
@@ -415,6 +444,12 @@ def main(argv=None) -> dict:
     print("the ceiling W+ sets, the inversions G_I(Enc_I(.)) of B and C: pose r " + ", ".join(
         f"{k} {bars[f'cross_{k}_r']['inversion']:.3f}" for k in AXES) + f"; mouth r "
         f"{bars['cross_mouth_vs_audio_jaw_r']['inversion']:.3f}; blink F1 {bars['cross_blink_f1']['inversion']:.3f}")
+    if bars["cross_yaw_r"]["world"] is not None:
+        print("the bars' ceiling in this world, its own cross-reenactment (A drawn with B's motion and C's mouth): "
+              "pose r " + ", ".join(f"{k} {bars[f'cross_{k}_r']['world']:.3f}" for k in AXES) +
+              f"; mouth r {bars['cross_mouth_vs_audio_jaw_r']['world']:.3f}; blink F1 "
+              f"{bars['cross_blink_f1']['world']:.3f}; identity distance "
+              f"{bars['cross_identity_distance']['world']:.3f}")
     print(f"{len(rows)} clips in {res['seconds']:.0f} s with {a.threads} threads")
     return save(res, a.json)
 

@@ -72,3 +72,23 @@ def test_other_world_revision_is_refused(small_dataset, tmp_path):
     with pytest.raises(StyletalkerError, match=f"world revision 1.*draws revision {WORLD_REVISION}.*--out"):
         build_dataset(old, "quick", workers=1, progress=False, **SMALL)
     assert [p.name for p in old.iterdir()] == ["manifest.json"]
+
+
+def test_the_worlds_cross_reenactment_takes_each_part_from_its_clip(small_dataset):
+    # A's person, B's head and eyes, C's mouth: the eyes' landmarks do not depend on the mouth, the mouth's do
+    from styletalker.data.frames import render_clip, render_cross
+    a, b, c = (fmt.list_clips(small_dataset, s)[0] for s in fmt.SPLITS)      # three identities
+    assert len({x.parent.name for x in (a, b, c)}) == 3
+    n = min(int(np.load(x.with_suffix(".npz"))["pose"].shape[0]) for x in (a, b, c))
+    frames, marks = render_clip(a, 32)
+    same, same_marks = render_cross(a, a, a, n, 32)
+    assert np.array_equal(same, frames[:n]) and np.allclose(same_marks, marks[:n])       # A alone: A's own clip
+    _, abb = render_cross(a, b, b, n, 32)
+    x, abc = render_cross(a, b, c, n, 32)
+    assert x.shape == (n, 32, 32, 3) and abc.shape == (n, 68, 2)
+    assert np.allclose(abc[:, 36:48], abb[:, 36:48], atol=1e-4)                           # eyes: B's, whatever the mouth
+    with np.load(b.with_suffix(".npz")) as zb, np.load(c.with_suffix(".npz")) as zc:
+        moves = np.abs(zb["mouth"][:n] - zc["mouth"][:n]).max(1) > 0.05
+    assert moves.any() and not np.allclose(abc[moves][:, 48:], abb[moves][:, 48:], atol=1e-3)   # the mouth: C's
+    with pytest.raises(ValueError, match="frames asked"):
+        render_cross(a, b, c, 10_000, 32)

@@ -17,7 +17,9 @@ from ..errors import StyletalkerError
 from . import format as fmt
 
 
-def _renderable(clips: list[pathlib.Path]) -> bool:
+def renderable(clips: list[pathlib.Path]) -> bool:
+    """Whether clips carry what the world's renderer needs (synthetic clips do, real ones do not): the labels and
+    identity factors of the first three are checked."""
     for c in clips[:3]:
         with np.load(c.with_suffix(".npz")) as z:
             if not {"pose", "eye_open", "mouth", "brow"} <= set(z.files):
@@ -27,17 +29,35 @@ def _renderable(clips: list[pathlib.Path]) -> bool:
     return True
 
 
+def _identity_of(clip: pathlib.Path) -> torch.Tensor:
+    from ..world import head
+    meta = json.loads(clip.with_suffix(".json").read_text())
+    return torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
+
+
 def render_clip(clip, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic clip (its .json and .npz labels) rendered again at any ``resolution``: (uint8 [T, R, R, 3],
     landmarks [T, 68, 2] in pixels)."""
     from ..world import clip as wclip
-    from ..world import head
     clip = pathlib.Path(clip)
-    meta = json.loads(clip.with_suffix(".json").read_text())
-    ident = torch.tensor([meta["identity_factors"][k] for k in head.IDENTITY_FACTORS], dtype=torch.float32)
     with np.load(clip.with_suffix(".npz")) as z:
         params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
-    return wclip.render_frames(ident, params, resolution)
+    return wclip.render_frames(_identity_of(clip), params, resolution)
+
+
+def render_cross(identity_clip, motion_clip, audio_clip, frames: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact cross-reenactment of the synthetic world: the person of ``identity_clip`` (A) with the head pose,
+    eyes and brows of ``motion_clip`` (B) and the mouth of ``audio_clip`` (C), over their first ``frames`` frames,
+    drawn by the world's own renderer: (uint8 [T, R, R, 3], landmarks [T, 68, 2] in pixels). What a perfect talker
+    would draw; the talker's cross-reenactment bars measured on it give the bars' own ceiling in this world."""
+    from ..world import clip as wclip
+    motion_clip, audio_clip = pathlib.Path(motion_clip), pathlib.Path(audio_clip)
+    with np.load(motion_clip.with_suffix(".npz")) as zb, np.load(audio_clip.with_suffix(".npz")) as zc:
+        if min(len(zb["pose"]), len(zc["mouth"])) < frames:
+            raise ValueError(f"{frames} frames asked of clips of {len(zb['pose'])} and {len(zc['mouth'])}")
+        params = wclip.frame_params(zb["pose"][:frames], zb["eye_open"][:frames], zb["brow"][:frames],
+                                    zc["mouth"][:frames])
+    return wclip.render_frames(_identity_of(pathlib.Path(identity_clip)), params, resolution)
 
 
 def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tensor:
@@ -51,7 +71,7 @@ def frame_bank(root, split: str = "train", progress: bool = True) -> torch.Tenso
     clips = fmt.list_clips(root, split)
     if not clips:
         raise StyletalkerError(f"no clips in split {split!r} of {root}: build it with 'styletalker data'")
-    if not _renderable(clips):
+    if not renderable(clips):
         from .dataset import build_cache
         d = build_cache(root, split, progress)
         idx = json.loads((d / "index.json").read_text())
