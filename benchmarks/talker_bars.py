@@ -364,6 +364,11 @@ def main(argv=None) -> dict:
                             detected=float(found.mean()), identity_found=len(d_gen) / len(ids),
                             identity_distance=mean(d_gen) if d_gen else None, inversion_ref_distance=d_ref,
                             world_identity_distance=d_world,
+                            # per-clip means, to see what moves whole clips (the mouth bar pools over clips)
+                            mouth_mean=float(np.nanmean(pooled["mouth_gen"][-1])),
+                            jaw_mean_c=float(pooled["jaw_c"][-1].mean()),
+                            mouth_mean_world=float(np.nanmean(pooled["mouth_world"][-1])) if y_world is not None
+                            else None, mouth_ref=float(mouth_opening(gt_lm[0][:1])[0]),
                             within_r={k: pearson(pose[:, j], pose_b[:, j]) for j, k in enumerate(AXES)
                                       if pose_b[:, j].std() > 2},
                             swap_pose_change=np.abs(pose_swap - pose).mean(0).tolist())
