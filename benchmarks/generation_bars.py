@@ -24,12 +24,12 @@ audio-driven      sample 0 of each sentence, flow prior: LSE-D and LSE-C within 
 videos            blink rate within +-25 % of the ground truth's (events from the eye aspect ratio of the landmark
                   pipeline, the same pipeline on the ground-truth frames giving the reference rate; the world's true
                   rate is reported too); dlib detects the face in >= 95 % of frames; dlib embedding distance to the
-                  reference <= 0.4 (beside it, the ground-truth clip's own frames against its first: the same person
-                  in other poses, the floor of the measure); Frechet distance between the distributions of pose-sequence statistics of the
-                  generated and the ground-truth clips, flow against Gaussian. With only the sampled sentences'
-                  sequences as reference, that distance is noisy: a bootstrap over sentences (share of resamples in
-                  which the flow is closer, 5-95 % interval of the difference) and the distance to every test clip's
-                  estimated pose statistics are reported beside it, and the features are kept in the JSON.
+                  reference <= 0.4 (beside it, the ground-truth clip's own frames against its first: the same person in
+                  other poses, the floor of the measure); Frechet distance between the distributions of pose-sequence
+                  statistics of the generated and the ground-truth clips, flow against Gaussian. With only the sampled
+                  sentences' sequences as reference, that distance is noisy: a bootstrap over sentences (share of
+                  resamples in which the flow is closer, 5-95 % interval of the difference) and the distance to every
+                  test clip's estimated pose statistics are reported beside it, and the features are kept in the JSON.
 speed             ``styletalker generate --image REF --text SENTENCE -o OUT.mp4`` in a subprocess, end to end (TTS,
                   features, prior, manipulation, synthesis, mp4), seconds of video per second of wall time >= 1; model
                   loading is inside the timing. Beside it (information): the same call in a warm process

@@ -86,9 +86,22 @@ def test_the_worlds_cross_reenactment_takes_each_part_from_its_clip(small_datase
     _, abb = render_cross(a, b, b, n, 32)
     x, abc = render_cross(a, b, c, n, 32)
     assert x.shape == (n, 32, 32, 3) and abc.shape == (n, 68, 2)
-    assert np.allclose(abc[:, 36:48], abb[:, 36:48], atol=1e-4)                           # eyes: B's, whatever the mouth
+    assert np.allclose(abc[:, 36:48], abb[:, 36:48], atol=1e-4)          # the eyes: B's, whatever the mouth
     with np.load(b.with_suffix(".npz")) as zb, np.load(c.with_suffix(".npz")) as zc:
         moves = np.abs(zb["mouth"][:n] - zc["mouth"][:n]).max(1) > 0.05
     assert moves.any() and not np.allclose(abc[moves][:, 48:], abb[moves][:, 48:], atol=1e-3)   # the mouth: C's
     with pytest.raises(ValueError, match="frames asked"):
         render_cross(a, b, c, 10_000, 32)
+
+
+def test_only_clips_with_world_labels_count_as_renderable(small_dataset, tmp_path):
+    import shutil
+
+    from styletalker.data.frames import renderable
+    clips = fmt.list_clips(small_dataset, "train")
+    assert renderable(clips) and not renderable([])
+    real = tmp_path / "real" / "c00"                       # a real clip: video and json, no world labels
+    real.parent.mkdir()
+    shutil.copy(clips[0].with_suffix(".mp4"), real.with_suffix(".mp4"))
+    real.with_suffix(".json").write_text(json.dumps({"fps": 25}))
+    assert not renderable([real])

@@ -19,8 +19,12 @@ from . import format as fmt
 
 def renderable(clips: list[pathlib.Path]) -> bool:
     """Whether clips carry what the world's renderer needs (synthetic clips do, real ones do not): the labels and
-    identity factors of the first three are checked."""
+    identity factors of the first three are checked (none given: False)."""
+    if not clips:
+        return False
     for c in clips[:3]:
+        if not (c.with_suffix(".npz").exists() and c.with_suffix(".json").exists()):
+            return False
         with np.load(c.with_suffix(".npz")) as z:
             if not {"pose", "eye_open", "mouth", "brow"} <= set(z.files):
                 return False
