@@ -120,9 +120,10 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
     chunk:        frames per chunk (the prior's state is carried across; any chunk gives the same video).
     return_frames: False (with ``out``) streams the chunks into the mp4 as they are made and returns None, so memory
                   does not grow with the audio's length (what the command line does).
-    precision:    "auto" (default), "fp32" or "bf16": bf16 renders under bfloat16 autocast, 2.7x faster on CPUs with
-                  bf16 units (AVX512-BF16, AMX), slower on others; the frames differ from fp32 by about 48 dB PSNR.
-                  "auto" takes bf16 on a CPU that has those units and fp32 elsewhere (st.gan.resolve_precision).
+    precision:    "auto" (default), "fp32" or "bf16": bf16 renders under bfloat16 autocast, up to 2.7x faster on
+                  CPUs with bf16 units (AVX512-BF16, AMX), slower on others; the frames differ from fp32 by about
+                  48 dB PSNR. "auto" takes bf16 on a CPU that has those units and runs a test convolution faster in
+                  bf16, and fp32 elsewhere (st.gan.resolve_precision).
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """

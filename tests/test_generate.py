@@ -173,8 +173,9 @@ def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
     without.write_text("processor : 0\nflags : fpu sse2 avx2 avx512f\n")
     assert gen.cpu_has_bf16.__wrapped__(str(with_bf16)) and not gen.cpu_has_bf16.__wrapped__(str(without))
     assert not gen.cpu_has_bf16.__wrapped__(str(tmp_path / "missing"))        # other systems: never guessed
-    for has, expected in ((True, "bf16"), (False, "fp32")):
+    for has, faster, expected in ((True, True, "bf16"), (True, False, "fp32"), (False, True, "fp32")):
         monkeypatch.setattr(gen, "cpu_has_bf16", lambda has=has: has)
+        monkeypatch.setattr(gen, "bf16_is_faster", lambda faster=faster: faster)   # units that run slower: fp32
         assert gen.resolve_precision("auto") == expected
         assert gen.resolve_precision("auto", "meta") == "fp32"                 # not a CPU: fp32
         assert gen.resolve_precision("fp32") == "fp32" and gen.resolve_precision("bf16") == "bf16"

@@ -386,21 +386,47 @@ def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+@functools.lru_cache(maxsize=1)
+def bf16_is_faster(reps: int = 3) -> bool:
+    """Whether bfloat16 autocast runs a synthesis-sized 3x3 convolution ([4, 128, 36, 36], 128 filters) faster than
+    float32 on this CPU: the best of ``reps`` timings each, after a warm-up, once per process (under 0.1 s).
+
+    The flags alone mislead. With AMX, or in session 6's virtual machine, bf16 rendered G_I 2-3x faster; in session
+    22's, which showed avx512_bf16 but no AMX, bf16 was slower (G_I 18.9 against 25.9 images/s, a 4-second video
+    5.8 against 4.5 s), so "auto" now asks the CPU."""
+    import time
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(4, 128, 36, 36, generator=g), torch.randn(128, 128, 3, 3, generator=g)
+
+    def best(bf16: bool) -> float:
+        times = []
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for i in range(reps + 1):
+                t = time.perf_counter()
+                torch.nn.functional.conv2d(x, w, padding=1)
+                if i:                                                     # the first run warms up the kernels
+                    times.append(time.perf_counter() - t)
+        return min(times)
+    return best(True) < best(False)
+
+
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
-    """"fp32" or "bf16" for ``precision``: "auto" is bf16 on a CPU with bfloat16 units (:func:`cpu_has_bf16`), where
-    it renders 2-3x faster, and fp32 everywhere else (other CPUs would get slower; GPUs are fast enough in fp32)."""
+    """"fp32" or "bf16" for ``precision``: "auto" is bf16 on a CPU with bfloat16 units (:func:`cpu_has_bf16`) where
+    it also measures faster (:func:`bf16_is_faster`; with AMX it renders 2-3x faster), and fp32 everywhere else (other
+    CPUs would get slower; GPUs are fast enough in fp32)."""
     check_precision(precision)
     if precision != "auto":
         return precision
-    return "bf16" if torch.device(device).type == "cpu" and cpu_has_bf16() else "fp32"
+    return "bf16" if torch.device(device).type == "cpu" and cpu_has_bf16() and bf16_is_faster() else "fp32"
 
 
 def synthesize(G: Generator, ws: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """G.synthesis(ws) without a graph, in float32 or under bfloat16 autocast (``bf16``), returned as float32;
     ``auto`` picks one for ws's device (:func:`resolve_precision`).
 
-    bf16 matters on CPUs with bfloat16 units (AVX512-BF16, AMX): on this project's 2-core CPU it renders 2.7x
-    faster, at 48 dB PSNR from the float32 images (docs/benchmarks.md); on CPUs without them it is slower.
+    bf16 matters on CPUs with bfloat16 units (AVX512-BF16, AMX): on this project's 2-core CPU it rendered 2.7x
+    faster in session 6, at 48 dB PSNR from the float32 images (docs/benchmarks.md); on CPUs without them, and on
+    some with them (session 22's), it is slower.
     """
     with torch.no_grad():
         if resolve_precision(precision, ws.device) == "fp32":
