@@ -41,23 +41,24 @@ def _identity_of(clip: pathlib.Path) -> torch.Tensor:
 
 def render_clip(clip, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic clip (its .json and .npz labels) rendered again at any ``resolution``: (uint8 [T, R, R, 3],
-    landmarks [T, 68, 2] in pixels)."""
-    from ..world import clip as wclip
-    clip = pathlib.Path(clip)
-    with np.load(clip.with_suffix(".npz")) as z:
-        params = wclip.frame_params(z["pose"], z["eye_open"], z["brow"], z["mouth"])
-    return wclip.render_frames(_identity_of(clip), params, resolution)
+    landmarks [T, 68, 2] in pixels). :func:`render_cross` with one clip in all three roles."""
+    return render_cross(clip, clip, clip, None, resolution)
 
 
-def render_cross(identity_clip, motion_clip, audio_clip, frames: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+def render_cross(identity_clip, motion_clip, audio_clip, frames: int | None,
+                 resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """The exact cross-reenactment of the synthetic world: the person of ``identity_clip`` (A) with the head pose,
-    eyes and brows of ``motion_clip`` (B) and the mouth of ``audio_clip`` (C), over their first ``frames`` frames,
-    drawn by the world's own renderer: (uint8 [T, R, R, 3], landmarks [T, 68, 2] in pixels). What a perfect talker
-    would draw; the talker's cross-reenactment bars measured on it give the bars' own ceiling in this world."""
+    eyes and brows of ``motion_clip`` (B) and the mouth of ``audio_clip`` (C), over their first ``frames`` frames
+    (None: as many as the shorter has), drawn by the world's own renderer: (uint8 [T, R, R, 3], landmarks [T, 68, 2]
+    in pixels). What a perfect talker would draw; the talker's cross-reenactment bars measured on it give the bars'
+    own ceiling in this world."""
     from ..world import clip as wclip
     motion_clip, audio_clip = pathlib.Path(motion_clip), pathlib.Path(audio_clip)
     with np.load(motion_clip.with_suffix(".npz")) as zb, np.load(audio_clip.with_suffix(".npz")) as zc:
-        if min(len(zb["pose"]), len(zc["mouth"])) < frames:
+        n = min(len(zb["pose"]), len(zc["mouth"]))
+        if frames is None:
+            frames = n
+        elif n < frames:
             raise ValueError(f"{frames} frames asked of clips of {len(zb['pose'])} and {len(zc['mouth'])}")
         params = wclip.frame_params(zb["pose"][:frames], zb["eye_open"][:frames], zb["brow"][:frames],
                                     zc["mouth"][:frames])
