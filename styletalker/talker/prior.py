@@ -88,11 +88,17 @@ def kl_monte_carlo(m: torch.Tensor, mu_q: torch.Tensor, log_sigma_q: torch.Tenso
     return gaussian_log_prob(m, mu_q, log_sigma_q) - log_p
 
 
+def standard_normal(like: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, I) noise shaped like ``like``, on its device: drawn from ``gen`` on the generator's own device (a CPU
+    generator drives a model on the GPU: the same seed gives the same noise on either), or from the global stream."""
+    if gen is None:
+        return torch.randn_like(like)
+    return torch.randn(like.shape, generator=gen, device=gen.device, dtype=like.dtype).to(like.device)
+
+
 def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """m = mu + sigma * eps, eps ~ N(0, I) (differentiable in mu and sigma)."""
-    eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype) if gen is not None \
-        else torch.randn_like(mu)
-    return mu + log_sigma.exp() * eps
+    return mu + log_sigma.exp() * standard_normal(mu, gen)
 
 
 class ARPrior(nn.Module):
@@ -344,8 +350,7 @@ class FlowARPrior(GaussianARPrior):
 
     def conditional_sample(self, h, temperature, gen):
         mu, log_sigma = self.params(h)
-        z = temperature * (torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype) if gen is not None
-                           else torch.randn_like(mu))
+        z = temperature * standard_normal(mu, gen)
         return mu + log_sigma.exp() * self.flow(h).transform.inv(z)
 
 
