@@ -12,6 +12,13 @@
 # the time limit exports what it has and the later milestones are skipped).
 # Writes to $OUT (at most 8 files): sync_<k>.tgz and nosync_<k>.tgz (talker_default[_nosync].safetensors and .json at
 # the k-th milestone reached) and meta.tgz (logs and printed output).
+# The working tree travels too, and the device tool's 64 MiB limit holds it and the carry together: session 23 moved
+# the shipped weights that training does not read out of the working tree for the call (restored with `git checkout
+# -- styletalker/weights` after it; the talker reads generator_default_detail, encoder_default_detail and
+# dsync_default_talking).
+# Session 23: `BUDGET=470 bash benchmarks/gpu_talker.sh` (254 s: 3,200 rendering steps per run), then, on the still
+# warm machine, the same `train talker` commands resumed there with --steps 12000 and 14800 (the second stopped at
+# its time limit, at 14,515 and 14,594).
 set -uo pipefail
 CARRY=${CARRY:-out/gpu_carry/talker}
 WHL=${WHL:-out/gpu_carry/whl}
@@ -22,6 +29,7 @@ DEVICE=${DEVICE:-auto}
 OUT=${OUT:-out/gpu}
 W=/tmp/gtalk
 T0=$(date +%s)
+rm -rf $W                                                       # a warm machine keeps the last call's files
 mkdir -p "$OUT" $W/meta
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $W/site $WHL/*.whl \
   || exit 1

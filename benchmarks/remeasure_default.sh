@@ -36,8 +36,10 @@ wait
 DS=$T/dsync_$V/dsync_default_talking
 # 2. the shipped talker: 6,000 steps on the code terms (the audio-mouth term at its default 0.3 since session 18),
 #    then, as the default preset does since session 20, rendering steps (L1 + SSIM + the lip-sync loss, Adam 1e-4;
-#    800 since session 22). The lip-sync ablation branches from the step-6,000 checkpoint (copied into its folder, so
-#    training resumes there): the same rendering steps without the lip-sync loss
+#    800 in session 22, 8,515 since session 23: about 3.7 s a step on one thread here, so about 9 hours; session 23 ran
+#    the last 7,715 on a lent GPU in 8 minutes with benchmarks/gpu_talker.sh). The lip-sync ablation branches from the
+#    step-6,000 checkpoint (copied into its folder, so training resumes there): the same rendering steps without the
+#    lip-sync loss
 st train talker --profile default --steps 6000 --dsync $DS --seed $SEED --out $T/talker_$V \
   --export $T/talker_$V/talker_default --quiet > out/logs/talker_$V.log 2>&1
 mkdir -p $T/talker_${V}_nosync/talker

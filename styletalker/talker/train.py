@@ -18,14 +18,16 @@ codes teaches the manipulation module most of what it needs before any frame is 
 use only the code and KL terms; rendering, SSIM and the sync loss join after them.
 
 The rendering phase (the default preset since session 20: 6,000 code steps, then rendering steps of 8 windows with 8
-rendered frames each, Adam at ``render_lr`` 1e-4; 300 of them in session 20, 500 in session 21, 800 since session 22).
+rendered frames each, Adam at ``render_lr`` 1e-4; 300 of them in session 20, 500 in session 21, 800 in session 22,
+8,515 since session 23, whose last 7,715 ran on a lent GPU: ``benchmarks/gpu_talker.sh``).
 Before session 20 the shipped talkers had none: rendering steps at the code phase's learning rate (1e-3) with the
 lip-sync loss broke the talker within 16 steps (PSNR 24 -> 13 dB). Two changes make it work. The lower learning rate,
 and ``dsync_default_talking`` (``paths.talking_dsync``): D_sync fine-tuned on the pair's inversions as well as the
 world's frames, so that its loss reads the renderer's mouths rather than rejecting them. Measured on validation clips
 (docs/benchmarks.md, issue 6, session 20), self-reenactment LSE-C rises from 9.3 to 11.7 and PSNR from 24.7 to 25.1 dB;
 with the lips driven by the audio alone (m_t = 0) LSE-C rises from 7.4 to 10.7. 200 more steps (session 21) take LSE-C
-to 12.2 at the same PSNR, and 300 more (session 22) to 12.7 at 25.2 dB.
+to 12.2 at the same PSNR, 300 more (session 22) to 12.7 at 25.2 dB, and 7,715 more on a GPU (session 23, Adam's
+moments restarted at step 6,800) to 13.9 at 25.3 dB, past the inversions' own 13.2.
 
 Disentangling lips from motion. Enc_I's codes of a clip vary mostly with head pose (a linear probe recovers yaw from
 them at r = 0.96, jaw opening at r = 0.71; the mouth is ~3 % of their within-clip variance), so a posterior that sees
@@ -105,7 +107,7 @@ class TalkerTrainConfig:
 
 TALKER_TRAIN_PRESETS = {
     "quick": dict(steps=20, batch=2, window=8, warmup=10, audio_only=4, edge_frames=48),
-    "default": dict(steps=6800, warmup=6000, render=8, render_lr=1e-4),   # the shipped recipe (session 22)
+    "default": dict(steps=14515, warmup=6000, render=8, render_lr=1e-4),  # the shipped recipe (session 23)
     "full": dict(steps=40000, batch=16, window=32, render=8, warmup=4000, audio_only=1500),
 }
 
