@@ -34,7 +34,8 @@ mkdir -p "$OUT" $W/meta
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $W/site $WHL/*.whl \
   || exit 1
 export PYTHONPATH=$PWD:$W/site PYTHONUNBUFFERED=1
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+python3 -c "import torch; c = torch.cuda.is_available()
+print('torch', torch.__version__, 'cuda', c, torch.cuda.get_device_name(0) if c else '')"
 python3 benchmarks/gpu_talker_carry.py unpack --carry "$CARRY" --data "$DATA" || exit 1
 
 run() {   # name, carried checkpoint, exported file's name, extra flags...

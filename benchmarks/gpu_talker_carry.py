@@ -67,6 +67,9 @@ def pack(data: pathlib.Path, out: pathlib.Path, checkpoints: list[str]) -> None:
 def unpack(carry: pathlib.Path, data: pathlib.Path) -> None:
     import cv2
     t0 = time.time()
+    final = data / ".cache" / "train"
+    if final.exists():
+        raise SystemExit(f"{final} exists: unpack into a fresh --data folder")
     data.mkdir(parents=True, exist_ok=True)
     with tarfile.open(carry / "clips.tar") as tar:
         tar.extractall(data, filter="data")
@@ -96,9 +99,6 @@ def unpack(carry: pathlib.Path, data: pathlib.Path) -> None:
         offset += n
     frames.flush()
     del frames
-    final = data / ".cache" / "train"
-    if final.exists():
-        raise SystemExit(f"{final} exists: unpack into a fresh --data folder")
     tmp.rename(final)
     print(f"unpacked {len(idx['clips'])} clips, {total} frames into {final} in {time.time() - t0:.1f} s")
 
