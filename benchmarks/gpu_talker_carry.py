@@ -28,8 +28,6 @@ import time
 
 import numpy as np
 
-LABELS = ("landmarks", "pose", "mouth", "eye_open", "brow")
-
 
 def pack(data: pathlib.Path, out: pathlib.Path, checkpoints: list[str]) -> None:
     cache = data / ".cache" / "train"

@@ -78,7 +78,6 @@ def test_kl_is_non_negative_and_zero_when_posterior_equals_prior():
     assert torch.allclose(mc, kl_gaussian(mu_q, ls_q, mu_p, ls_p), atol=0.05, rtol=0.05)
 
 
-
 def test_seeded_noise_comes_from_the_generator_and_lands_on_the_tensor():
     """The training stages drive the model with a CPU generator wherever the model runs (session 23 trained the talker
     on a GPU): the noise is the generator's stream, shaped, typed and placed like its tensor."""
@@ -89,6 +88,7 @@ def test_seeded_noise_comes_from_the_generator_and_lands_on_the_tensor():
     assert not torch.equal(a, standard_normal(like, torch.Generator().manual_seed(8)))
     m = reparameterise(torch.ones(3, 4, 5), torch.zeros(3, 4, 5), torch.Generator().manual_seed(7))
     assert torch.equal(m, 1 + standard_normal(torch.zeros(3, 4, 5), torch.Generator().manual_seed(7)))
+
 
 def test_elbo_kl_matches_the_analytic_kl_to_the_prior(cfg):
     torch.manual_seed(0)
