@@ -231,8 +231,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"the priors were fitted differently (target, residual): {fitted}; refit one of them")
     lm_net, fa = load_landmarks(), FaceAnalyzer()
     bars, res = {}, dict(talker=a.talker, gaussian=a.gaussian, data=a.data, split=a.split, threads=a.threads,
-                         temperatures=temps)
-    print(f"sampling temperatures: {temps}", flush=True)
+                         temperatures=temps, lip_gains={k: t.default_lip_gain for k, t in priors.items()})
+    print(f"sampling temperatures: {temps}; lip gains: {res['lip_gains']}", flush=True)
 
     def bar(name, value, target, ok, **extra):
         bars[name] = dict(value=value, target=target, **{"pass": bool(ok) if ok is not None else None}, **extra)

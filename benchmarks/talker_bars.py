@@ -382,7 +382,8 @@ def main(argv=None) -> dict:
     cat = {k: np.concatenate(v) for k, v in pooled.items() if v}         # no world columns on real clips
     m = lambda key, sub: mean([r[key][sub] for r in rows])                                     # noqa: E731
     res = dict(talker=a.talker, ablation=a.ablation, with_sync=a.with_sync, data=a.data, split=a.split,
-               n_clips=len(rows), threads=a.threads,
+               n_clips=len(rows), threads=a.threads, lip_gain=talker.default_lip_gain,
+               ablation_lip_gain=ablation.default_lip_gain if ablation else None,
                calibration=dict(fit, pose_estimator=est.to_dict()))
     bars = {}
 

@@ -101,7 +101,8 @@ def _read_image(image):
 def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VOICE, motion_video=None,
              seed: int = 0, temperature: float | None = None, still: bool = False, out=None, *,
              sample_rate: int = SAMPLE_RATE, talker=None, encoder=None, generator=None, chunk: int = 250,
-             progress: bool = True, return_frames: bool = True, precision: str = "auto") -> np.ndarray | None:
+             progress: bool = True, return_frames: bool = True, precision: str = "auto",
+             lip_gain: float | None = None) -> np.ndarray | None:
     """A talking-head video of ``image`` saying ``audio`` or ``text``: uint8 frames [T, R, R, 3] at 25 fps.
 
     image:        path of any image PIL reads (RGBA and greyscale included; any size, the face is found by dlib, or
@@ -114,6 +115,9 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
                   video path / uint8 crops
                   [T', R, R, 3] whose motion is transferred (motion-controllable; ping-pong looped when short;
                   ``seed`` and ``temperature`` are then unused, ``still`` is refused).
+    lip_gain:     how wide the lips move, in [0, 4]: the audio path's W+ offset times this (default: the talker's
+                  calibrated one, ``st.load_models()[0].default_lip_gain``; 1 = as trained, 0 = the reference's
+                  mouth kept).
     out:          optional ``*.mp4`` path: the frames are also written there, with the audio.
     talker, encoder, generator: NAME(.safetensors) of other models (default: the shipped ones; the generator and
                   encoder are generation's pair, the distilled G_I fine-tuned with its encoder, paths.talking_pair).
@@ -127,8 +131,9 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
 
     Every input problem raises :class:`StyletalkerError` before any model runs and before anything is written.
     """
-    from .talker.generate import FPS, check_temperature, generate_chunks
+    from .talker.generate import FPS, check_lip_gain, check_temperature, generate_chunks
     check_temperature(temperature)
+    check_lip_gain(lip_gain)
     if chunk < 1:
         raise StyletalkerError(f"chunk {chunk} must be at least 1 frame")
     from .gan.generator import check_precision
@@ -145,7 +150,7 @@ def generate(image, audio=None, text: str | None = None, voice: str = DEFAULT_VO
         raise StyletalkerError("return_frames=False needs out=...mp4: the frames must go somewhere")
     chunks, notes = generate_chunks(img, wav, motion_video, net, G, E, temperature=temperature, seed=seed,
                                     still=still, chunk=chunk, sample_rate=SAMPLE_RATE, progress=progress,
-                                    precision=precision)
+                                    precision=precision, lip_gain=lip_gain)
     for note in notes:
         warnings.warn(note, InputWarning, stacklevel=2)
     from .videoio import write_video

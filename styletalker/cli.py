@@ -543,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=None, help="scale of the prior's spread (> 0; default: the "
                    "talker's calibrated temperature, recorded in its JSON; 1 = the prior as fitted)")
     s.add_argument("--still", action="store_true", help="no head motion: lips only")
+    s.add_argument("--lip-gain", type=float, default=None, help="how wide the lips move, 0 to 4 (default: the "
+                   "talker's calibrated gain, recorded in its JSON; 1 = as trained, 0 = the reference's mouth kept)")
     s.add_argument("--talker", default=None, help="talker NAME(.safetensors) (default: the shipped one)")
     s.add_argument("--encoder", default=None, help="encoder NAME (default: the shipped encoder_default_detail, "
                    "the partner of the default generator)")

@@ -66,6 +66,27 @@ def test_manipulation_keeps_the_reference_for_silence_and_zero_motion(cfg):
     assert dm.abs().amax((0, 1, 3)).min() > 0
 
 
+def test_lip_gain_scales_the_audio_offset_alone_and_defaults_to_the_talkers(cfg):
+    """W+_hat(g) = W+_hat(0) + g (W+_hat(1) - W+_hat(0)): the gain scales the audio path's offset and nothing else;
+    gain 0 is the reference plus motion; reenact and drive take the talker's default_lip_gain when none is given."""
+    torch.manual_seed(0)
+    net = Talker(cfg).eval()
+    _randomise(net.manipulation, 2)
+    ws_ref, ws, mel = _inputs(cfg)
+    a, m = net.audio(mel), torch.randn(B, T, cfg.motion_dim)
+    w0, w1, w2 = (net.manipulation(ws_ref, a, m, g) for g in (0.0, 1.0, 2.5))
+    assert torch.equal(w1, net.manipulation(ws_ref, a, m))                  # 1 is what training uses
+    assert torch.equal(w0, net.manipulation(ws_ref, torch.zeros_like(a), m))
+    assert torch.allclose(w2, w0 + 2.5 * (w1 - w0), atol=1e-5) and (w2 - w1).abs().max() > 1e-3
+    plain = net.reenact(ws_ref, mel, ws)
+    net.default_lip_gain = 1.7
+    assert torch.equal(net.reenact(ws_ref, mel, ws), net.reenact(ws_ref, mel, ws, lip_gain=1.7))
+    assert torch.equal(net.reenact(ws_ref, mel, ws, lip_gain=1.0), plain)
+    g = lambda: torch.Generator().manual_seed(3)                             # noqa: E731
+    assert torch.equal(net.drive(ws_ref, mel, gen=g())[0], net.drive(ws_ref, mel, gen=g(), lip_gain=1.7)[0])
+    assert not torch.equal(net.drive(ws_ref, mel, gen=g())[0], net.drive(ws_ref, mel, gen=g(), lip_gain=1.0)[0])
+
+
 def test_kl_is_non_negative_and_zero_when_posterior_equals_prior():
     g = torch.Generator().manual_seed(0)
     mu_q, ls_q = torch.randn(4, 5, generator=g), 0.3 * torch.randn(4, 5, generator=g)
@@ -688,6 +709,31 @@ def test_calibrated_temperature_is_recorded_in_the_talkers_json(cfg, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_calibrated_lip_gain_is_recorded_in_the_talkers_json(cfg, tmp_path):
+    """benchmarks/calibrate_lip_gain.py --write: the chosen gain and its table go into the metadata beside what is
+    there, and load_talker gives it as the default (1 without it)."""
+    import sys
+    from styletalker.checkpoint import read_model_info
+    from styletalker.paths import REPO_DIR
+    from styletalker.talker.generate import load_talker, recorded_lip_gain
+    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
+    try:
+        from calibrate_lip_gain import amplitude, record
+    finally:
+        sys.path.remove(str(REPO_DIR / "benchmarks"))
+    net = Talker(cfg)
+    save_model(tmp_path / "t", net, cfg, kind="talker", meta=dict(temperature=0.8))
+    assert recorded_lip_gain(tmp_path / "t") == 1.0 and load_talker(tmp_path / "t").default_lip_gain == 1.0
+    record(tmp_path / "t", dict(chosen=1.4, clips=2, table=[dict(lip_gain=1.4, ratio=0.98)]))
+    meta = read_model_info(tmp_path / "t")["meta"]
+    assert meta["lip_gain"] == 1.4 and meta["temperature"] == 0.8 and meta["lip_gain_calibration"]["clips"] == 2
+    assert load_talker(tmp_path / "t").default_lip_gain == 1.4 and not list(tmp_path.glob("*.tmp"))
+    # the amplitude measure: half as wide (plus a clip offset, which it ignores) reads 0.5, slope 0.5, r 1
+    t = [np.sin(np.arange(50) / 3.0), np.cos(np.arange(40) / 2.0)]
+    amp = amplitude([0.5 * x + 7 for x in t], t)
+    assert amp["ratio"] == pytest.approx(0.5) and amp["slope"] == pytest.approx(0.5) and amp["r"] == pytest.approx(1)
+
+
 @shipped_ge
 def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_path):
     import subprocess
@@ -712,6 +758,7 @@ def test_generate_command_writes_an_mp4_with_sound_and_refuses_bad_input(tmp_pat
     assert frames.shape[1:] == (64, 64, 3) and fps == 25 and read_video_audio(tmp_path / "v.mp4") is not None
     cases = [(["--image", str(tmp_path / "none.png"), "--audio", wav], "does not exist"),
              (["--image", img, "--audio", wav, "--temperature", "0"], "temperature"),
+             (["--image", img, "--audio", wav, "--lip-gain", "-1"], "lip gain"),
              (["--image", img], "exactly one"),
              (["--image", img, "--audio", str(silent)], "silent"),
              (["--image", img, "--audio", wav, "--motion-video", str(tmp_path / "m.mp4")], "does not exist")]

@@ -75,7 +75,7 @@ def generate(args) -> None:
         run(args.image, audio=args.audio, text=args.text, voice=args.voice, motion_video=args.motion_video,
             seed=args.seed, temperature=args.temperature, still=args.still, out=args.out, talker=args.talker,
             encoder=args.encoder, generator=args.generator, progress=not args.quiet, return_frames=False,
-            precision=args.precision)
+            precision=args.precision, lip_gain=args.lip_gain)
     from ..videoio import video_info
     from .generate import recorded_temperature
     info = video_info(args.out)

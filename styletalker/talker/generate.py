@@ -28,10 +28,12 @@ FPS = 25
 
 
 def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -> Talker:
-    """A saved talker; its ``default_temperature`` is the calibrated one in its metadata (``temperature``), else 1."""
+    """A saved talker; its ``default_temperature`` and ``default_lip_gain`` are the calibrated ones in its metadata
+    (``temperature``, ``lip_gain``), else 1."""
     path = pathlib.Path(path) if path else SHIPPED_TALKER
     net = load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
     net.default_temperature = recorded_temperature(path)
+    net.default_lip_gain = recorded_lip_gain(path)
     return net
 
 
@@ -41,11 +43,24 @@ def recorded_temperature(path=None) -> float:
     return float(info.get("meta", {}).get("temperature", 1.0))
 
 
+def recorded_lip_gain(path=None) -> float:
+    """The lip gain calibrated for a saved talker (its metadata's ``lip_gain``), else 1."""
+    info = read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER)
+    return float(info.get("meta", {}).get("lip_gain", 1.0))
+
+
 def check_temperature(temperature) -> None:
     """None (the talker's default) or a number > 0."""
     if temperature is not None and not temperature > 0:                       # also refuses NaN
         raise StyletalkerError(f"temperature {temperature} must be > 0 (1 = the prior as trained; leave it out for "
                                f"the talker's calibrated default)")
+
+
+def check_lip_gain(lip_gain) -> None:
+    """None (the talker's default) or a number in [0, 4]."""
+    if lip_gain is not None and not 0 <= lip_gain <= 4:                       # also refuses NaN
+        raise StyletalkerError(f"lip gain {lip_gain} must be between 0 and 4 (1 = the lips as trained, 0 = the "
+                               f"reference's mouth kept; leave it out for the talker's calibrated default)")
 
 
 def check_audio(audio: np.ndarray) -> np.ndarray:
@@ -143,17 +158,19 @@ def render(G, ws: torch.Tensor, batch: int = 64, precision: str = "fp32") -> np.
 
 def generate(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
              temperature: float | None = None, seed: int = 0, still: bool = False, chunk: int = 250,
-             sample_rate: int = 16000, progress: bool = False, precision: str = "fp32") -> tuple[np.ndarray, list[str]]:
+             sample_rate: int = 16000, progress: bool = False, precision: str = "fp32",
+             lip_gain: float | None = None) -> tuple[np.ndarray, list[str]]:
     """A talking-head video: (uint8 frames [T, R, R, 3] at 25 fps, warnings). :func:`generate_chunks` with the
     chunks joined; see there."""
     chunks, warnings = generate_chunks(image, audio, motion, talker, G, E, temperature, seed, still, chunk,
-                                       sample_rate, progress, precision)
+                                       sample_rate, progress, precision, lip_gain)
     return np.concatenate(list(chunks)), warnings
 
 
 def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None = None, G=None, E=None,
                     temperature: float | None = None, seed: int = 0, still: bool = False, chunk: int = 250,
-                    sample_rate: int = 16000, progress: bool = False, precision: str = "fp32"):
+                    sample_rate: int = 16000, progress: bool = False, precision: str = "fp32",
+                    lip_gain: float | None = None):
     """A talking-head video as it is made: (an iterator of uint8 frame chunks [t, R, R, 3] at 25 fps, warnings).
 
     image: path or uint8 [H, W, 3]; audio: mono float32 at ``sample_rate``; motion: a video path, uint8 crops
@@ -162,7 +179,8 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
     before this returns (bad input fails early); the frames are made lazily, ``chunk`` at a time: audio features,
     the prior (its state carried across chunks) and rendering, so memory does not grow with the audio's length when
     the chunks are written away (``videoio.write_video`` takes the iterator). Any ``chunk`` gives the same video.
-    ``progress`` shows a bar over the frames.
+    ``progress`` shows a bar over the frames. ``lip_gain`` scales the audio path's offset (default: the talker's
+    ``default_lip_gain``, calibrated; 1 = as trained).
     ``precision`` bf16 renders under bfloat16 autocast (faster on CPUs with bf16 units; 48 dB from fp32)."""
     from tqdm.auto import tqdm
 
@@ -170,11 +188,13 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
     from ..gan.weights import load_renderer
     from ..inversion.invert import encode, invert, load_render_encoder
     check_temperature(temperature)
+    check_lip_gain(lip_gain)
     check_precision(precision)
     G = G if G is not None else load_renderer()
     E = E if E is not None else load_render_encoder()
     talker = talker if talker is not None else load_talker()
     temperature = talker.default_temperature if temperature is None else temperature
+    lip_gain = talker.lip_gain(lip_gain)
     frames = AudioFrames(audio, sample_rate)
     ref = invert(image, E, G)
     ws_ref = ref.ws                                                            # [1, K, D]
@@ -194,11 +214,11 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
                 for t0 in range(0, T, chunk):
                     t1 = min(t0 + chunk, T)
                     yield render(G, talker.manipulation(ws_ref, audio_features(talker, frames, t0, t1),
-                                                        mu[:, t0:t1])[0], precision=precision)
+                                                        mu[:, t0:t1], lip_gain)[0], precision=precision)
                     bar.update(t1 - t0)
             else:
                 for a_c, m in sample_motion(talker, ws_ref, frames, temperature, seed, still, chunk):
-                    yield render(G, talker.manipulation(ws_ref, a_c, m)[0], precision=precision)
+                    yield render(G, talker.manipulation(ws_ref, a_c, m, lip_gain)[0], precision=precision)
                     bar.update(a_c.shape[1])
         bar.close()
     return chunks(), ref.warnings

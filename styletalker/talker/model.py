@@ -31,6 +31,14 @@ class Talker(nn.Module):
         # the sampling temperature audio-driven generation uses when none is given: 1 (the prior as fitted), or the
         # one calibrated for this talker and recorded in its metadata (load_talker; benchmarks/calibrate_temperature)
         self.default_temperature = 1.0
+        # the scale of the audio path's offset at inference (reenact, drive, generation) when none is given: 1 (as
+        # trained), or the one calibrated for this talker so that its lips open as wide as real ones (load_talker;
+        # benchmarks/calibrate_lip_gain.py). Training never scales it.
+        self.default_lip_gain = 1.0
+
+    def lip_gain(self, lip_gain: float | None = None) -> float:
+        """``lip_gain``, or this talker's default where it is None."""
+        return self.default_lip_gain if lip_gain is None else float(lip_gain)
 
     def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
         """Identity features of the reference for the prior: [B, K, D] -> [B, hidden]."""
@@ -79,14 +87,15 @@ class Talker(nn.Module):
 
     @torch.no_grad()
     def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor,
-                ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:
+                ws_motion_ref: torch.Tensor | None = None, lip_gain: float | None = None) -> torch.Tensor:
         """Motion-controllable mode: W+_hat [B, T, K, D] with m_t = :meth:`motion_of` the motion video's codes."""
-        return self.manipulation(ws_ref, self.audio(mel), self.motion_of(ws_motion, ws_motion_ref))
+        return self.manipulation(ws_ref, self.audio(mel), self.motion_of(ws_motion, ws_motion_ref),
+                                 self.lip_gain(lip_gain))
 
     @torch.no_grad()
     def drive(self, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
-              gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+              gen: torch.Generator | None = None, lip_gain: float | None = None) -> tuple[torch.Tensor, dict]:
         """Audio-driven mode: m_t sampled from the prior -> (W+_hat [B, T, K, D], prior state for the next chunk)."""
         a = self.audio(mel)
         m, state = self.prior.sample(a, self.e_ref(ws_ref), temperature, state, gen)
-        return self.manipulation(ws_ref, a, m), state
+        return self.manipulation(ws_ref, a, m, self.lip_gain(lip_gain)), state

@@ -190,8 +190,10 @@ class WManipulation(nn.Module):
         dm[:, :, list(self.motion.layers)] = self.motion(m, ws_ref)
         return da, dm
 
-    def forward(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    def forward(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor, lip_gain: float = 1.0) -> torch.Tensor:
+        """``lip_gain`` scales the audio path's offset (1: as trained, what training always uses); above 1 the lips
+        move wider (inference only: :attr:`Talker.default_lip_gain`, ``benchmarks/calibrate_lip_gain.py``)."""
         assert ws_ref.dim() == 3 and a.dim() == 3 and m.dim() == 3 and a.shape[:2] == m.shape[:2], \
             (ws_ref.shape, a.shape, m.shape)
         da, dm = self.offsets(ws_ref, a, m)
-        return self.base(ws_ref)[:, None] + da + dm
+        return self.base(ws_ref)[:, None] + lip_gain * da + dm
