@@ -77,12 +77,14 @@ def generate(args) -> None:
             encoder=args.encoder, generator=args.generator, progress=not args.quiet, return_frames=False,
             precision=args.precision, lip_gain=args.lip_gain)
     from ..videoio import video_info
-    from .generate import recorded_temperature
+    from .generate import recorded_lip_gain, recorded_temperature
     info = video_info(args.out)
     default_t = recorded_temperature(args.talker) if args.temperature is None else None
+    lip_gain = recorded_lip_gain(args.talker) if args.lip_gain is None else args.lip_gain
     mode = "motion from " + str(args.motion_video) if args.motion_video else \
         ("still head" if args.still else f"motion sampled (seed {args.seed}, temperature "
                                           f"{args.temperature if args.temperature is not None else default_t})")
     from ..gan.generator import resolve_precision
     print(f"wrote {args.out} ({info.get('n_frames', '?')} frames, {info.get('duration', 0):.2f} s, "
-          f"{info.get('size', ['?'])[0]} px; {mode}; {resolve_precision(args.precision)} rendering)")
+          f"{info.get('size', ['?'])[0]} px; {mode}; lip gain {lip_gain:g}; {resolve_precision(args.precision)} "
+          f"rendering)")
