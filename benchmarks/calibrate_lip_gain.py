@@ -12,36 +12,32 @@ small mouth movement drowns in the landmark reader's noise and in the sync evalu
 For each gain: self-reenactment of ``--clips`` validation clips (the clip's own audio and motion, its first frame's
 inverted code as W+_ref, exactly as ``talker_bars.py``), the mouth opening (inner-lip gap over mouth width,
 ``styletalker.face.mouth_opening``) read from the generated and the ground-truth frames through the same landmark
-pipeline, and three measures pooled over the clips (each clip's series centred on its mean): r, the correlation of
-the generated opening with the true one; the amplitude ratio, the standard deviation of the generated opening over
-the truth's; the slope of the generated opening regressed on the true one. The chosen gain is the grid point with the
+pipeline, and three measures pooled over the clips (each clip's series centred on its mean): r, the correlation of the
+generated opening with the true one; the amplitude ratio, the standard deviation of the generated opening over the
+truth's; the slope of the generated opening regressed on the true one. The chosen gain is the grid point with the
 highest r (ties: the lower gain): the gain at which the lips follow the real ones best. Not the one whose amplitude
 ratio reaches 1: on the shipped talker the ratio rose from 0.74 at gain 1 to 0.96 at 2 and never reached 1, while r
 peaked at 1.4 and fell beyond 1.6, where the mouth stops being read as a mouth that follows the speech
 (docs/benchmarks.md, issue 6, session 24). The same measures of the inversion G_I(Enc_I(x)) of the ground-truth frames
-(what W+ shows of the mouth at best) are reported beside. With
-``--write`` the gain goes into the talker's metadata (``lip_gain``, with the table as ``lip_gain_calibration``), where
-``talker_bars.py``, ``generation_bars.py``, ``styletalker generate`` and ``st.generate`` take it as their default;
-``--lip-gain`` still overrides it. Chosen on validation identities and sentences, never on the test split the bars
-use.
+(what W+ shows of the mouth at best) are reported beside. With ``--write`` the gain goes into the talker's metadata
+(``lip_gain``, with the table as ``lip_gain_calibration``), where ``talker_bars.py``, ``generation_bars.py``,
+``styletalker generate`` and ``st.generate`` take it as their default; ``--lip-gain`` still overrides it. Chosen on
+validation identities and sentences, never on the test split the bars use.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
-import sys
 import time
 
 import numpy as np
 import torch
 
-from styletalker.checkpoint import read_model_info
-from styletalker.data.format import atomic_write_json
 from styletalker.face import FaceAnalyzer, mouth_opening
 from styletalker.inversion.invert import load_landmarks
 from styletalker.posemetrics import face_landmarks, pearson
 from styletalker.talker.generate import SHIPPED_TALKER, load_talker, render
+from calibrate_temperature import finish
+from calibrate_temperature import record as record_meta
 from talker_bars import Clips, add_model_args, load_frozen
 
 
@@ -80,12 +76,8 @@ def calibrate(talker, G, E, data, gains, n_clips: int, split: str = "val") -> di
 
 
 def record(talker_path, result: dict) -> None:
-    """Write the chosen gain into the talker's JSON (atomically, as ``save_model`` writes it)."""
-    stem = pathlib.Path(str(talker_path).removesuffix(".safetensors").removesuffix(".json"))
-    info = read_model_info(stem)
-    info.setdefault("meta", {})["lip_gain"] = result["chosen"]
-    info["meta"]["lip_gain_calibration"] = {k: v for k, v in result.items() if k != "chosen"}
-    atomic_write_json(stem.with_suffix(".json"), info)
+    """Write the chosen gain into the talker's JSON as ``meta.lip_gain``, the table as ``meta.lip_gain_calibration``."""
+    record_meta(talker_path, result, "lip_gain")
 
 
 def main(argv=None) -> dict:
@@ -103,15 +95,7 @@ def main(argv=None) -> dict:
     G, E, _ = load_frozen(a)
     talker = load_talker(str(a.talker).removesuffix(".safetensors")).eval()
     res = calibrate(talker, G, E, a.data, [float(g) for g in a.gains.split(",")], a.clips)
-    res.update(talker=a.talker, seconds=round(time.time() - t0, 1),
-               command="python benchmarks/calibrate_lip_gain.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    print(f"chosen lip gain {res['chosen']} ({res['seconds']:.0f} s)")
-    if a.write:
-        record(a.talker, res)
-        print(f"recorded in {a.talker}.json")
-    if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
-    return res
+    return finish(res, a, argv, t0, "calibrate_lip_gain.py", "lip gain", key="lip_gain")
 
 
 if __name__ == "__main__":

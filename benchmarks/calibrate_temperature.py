@@ -26,8 +26,7 @@ import time
 import numpy as np
 import torch
 
-from styletalker.checkpoint import read_model_info
-from styletalker.data.format import atomic_write_json
+from styletalker.checkpoint import update_meta
 from styletalker.inversion.invert import load_landmarks
 from styletalker.talker.generate import load_talker
 from generation_bars import STYLES, clip_styles, entropy, regressor_pose, sample_clip, style_classifier
@@ -57,13 +56,25 @@ def calibrate(talker, G, E, data, temps, sentences: int, samples: int, split: st
                 table=rows)
 
 
-def record(talker_path, result: dict) -> None:
-    """Write the chosen temperature into the talker's JSON (atomically, as ``save_model`` writes it)."""
-    stem = pathlib.Path(str(talker_path).removesuffix(".safetensors").removesuffix(".json"))
-    info = read_model_info(stem)
-    info.setdefault("meta", {})["temperature"] = result["chosen"]
-    info["meta"]["temperature_calibration"] = {k: v for k, v in result.items() if k != "chosen"}
-    atomic_write_json(stem.with_suffix(".json"), info)
+def record(talker_path, result: dict, key: str = "temperature") -> None:
+    """Write the chosen value into the talker's JSON as ``meta[key]``, with the rest of ``result`` as
+    ``meta[key + "_calibration"]`` (atomically, as ``save_model`` writes it)."""
+    update_meta(talker_path, **{key: result["chosen"],
+                                f"{key}_calibration": {k: v for k, v in result.items() if k != "chosen"}})
+
+
+def finish(res: dict, a, argv, t0: float, script: str, what: str, key: str = "temperature") -> dict:
+    """A calibration's end: the command and time in ``res``, the choice printed, recorded with ``--write`` and saved
+    with ``--json``."""
+    res.update(talker=a.talker, seconds=round(time.time() - t0, 1),
+               command=f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv))
+    print(f"chosen {what} {res['chosen']} ({res['seconds']:.0f} s)")
+    if a.write:
+        record(a.talker, res, key)
+        print(f"recorded in {a.talker}.json")
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return res
 
 
 def main(argv=None) -> dict:
@@ -83,15 +94,7 @@ def main(argv=None) -> dict:
     G, E, _ = load_frozen(a)
     talker = load_talker(str(a.talker).removesuffix(".safetensors")).eval()
     res = calibrate(talker, G, E, a.data, [float(t) for t in a.temps.split(",")], a.sentences, a.samples)
-    res.update(talker=a.talker, seconds=round(time.time() - t0, 1),
-               command="python benchmarks/calibrate_temperature.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    print(f"chosen temperature {res['chosen']} ({res['seconds']:.0f} s)")
-    if a.write:
-        record(a.talker, res)
-        print(f"recorded in {a.talker}.json")
-    if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
-    return res
+    return finish(res, a, argv, t0, "calibrate_temperature.py", "temperature")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,15 @@ def read_model_info(path) -> dict:
     return json.loads(js.read_text())
 
 
+def update_meta(path, **entries) -> dict:
+    """Add ``entries`` to a saved model's ``meta`` (what a calibration records beside the weights), keeping the rest of
+    its JSON; written atomically. Returns the new meta."""
+    info = read_model_info(path)
+    info.setdefault("meta", {}).update(entries)
+    atomic_write_json(_stem(path).with_suffix(".json"), info)
+    return info["meta"]
+
+
 def load_model(path, build, config_cls, kind: str, expected=None, device="cpu") -> torch.nn.Module:
     """Load a saved model: ``build(config)`` makes the module, then its weights are loaded strictly.
 

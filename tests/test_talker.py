@@ -688,18 +688,25 @@ def test_generation_defaults_to_the_talkers_recorded_temperature(tmp_path):
     assert np.abs(hot.astype(int) - default).max() > 1 and np.abs(hot.astype(int) - one).max() <= 1
 
 
+def _benchmark(name: str):
+    """A script of benchmarks/ imported as a module (they import each other by name, so the folder joins sys.path
+    for the import)."""
+    import importlib
+    import sys
+    from styletalker.paths import REPO_DIR
+    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO_DIR / "benchmarks"))
+
+
 def test_calibrated_temperature_is_recorded_in_the_talkers_json(cfg, tmp_path):
     """benchmarks/calibrate_temperature.py --write: the chosen temperature and its table go into the metadata, the
     rest of the JSON is kept, and the talker still loads."""
-    import sys
     from styletalker.checkpoint import read_model_info
-    from styletalker.paths import REPO_DIR
     from styletalker.talker.generate import load_talker
-    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
-    try:
-        from calibrate_temperature import record
-    finally:
-        sys.path.remove(str(REPO_DIR / "benchmarks"))
+    record = _benchmark("calibrate_temperature").record
     net = Talker(cfg)
     save_model(tmp_path / "t", net, cfg, kind="talker", meta=dict(steps=7))
     record(tmp_path / "t", dict(chosen=0.7, truth_entropy=1.0, table=[dict(temperature=0.7, entropy=0.9)]))
@@ -712,15 +719,10 @@ def test_calibrated_temperature_is_recorded_in_the_talkers_json(cfg, tmp_path):
 def test_calibrated_lip_gain_is_recorded_in_the_talkers_json(cfg, tmp_path):
     """benchmarks/calibrate_lip_gain.py --write: the chosen gain and its table go into the metadata beside what is
     there, and load_talker gives it as the default (1 without it)."""
-    import sys
     from styletalker.checkpoint import read_model_info
-    from styletalker.paths import REPO_DIR
     from styletalker.talker.generate import load_talker, recorded_lip_gain
-    sys.path.insert(0, str(REPO_DIR / "benchmarks"))
-    try:
-        from calibrate_lip_gain import amplitude, record
-    finally:
-        sys.path.remove(str(REPO_DIR / "benchmarks"))
+    bench = _benchmark("calibrate_lip_gain")
+    amplitude, record = bench.amplitude, bench.record
     net = Talker(cfg)
     save_model(tmp_path / "t", net, cfg, kind="talker", meta=dict(temperature=0.8))
     assert recorded_lip_gain(tmp_path / "t") == 1.0 and load_talker(tmp_path / "t").default_lip_gain == 1.0
