@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from styletalker.checkpoint import update_meta
+from styletalker.paths import REPO_DIR
 from styletalker.inversion.invert import load_landmarks
 from styletalker.talker.generate import load_talker
 from generation_bars import STYLES, clip_styles, entropy, regressor_pose, sample_clip, style_classifier
@@ -66,7 +67,9 @@ def record(talker_path, result: dict, key: str = "temperature") -> None:
 def finish(res: dict, a, argv, t0: float, script: str, what: str, key: str = "temperature") -> dict:
     """A calibration's end: the command and time in ``res``, the choice printed, recorded with ``--write`` and saved
     with ``--json``."""
-    res.update(talker=a.talker, seconds=round(time.time() - t0, 1),
+    talker = pathlib.Path(a.talker).resolve()                     # repository-relative where it lies inside it
+    talker = talker.relative_to(REPO_DIR) if talker.is_relative_to(REPO_DIR) else talker
+    res.update(talker=str(talker), seconds=round(time.time() - t0, 1),
                command=f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv))
     print(f"chosen {what} {res['chosen']} ({res['seconds']:.0f} s)")
     if a.write:

@@ -32,8 +32,8 @@ class Talker(nn.Module):
         # one calibrated for this talker and recorded in its metadata (load_talker; benchmarks/calibrate_temperature)
         self.default_temperature = 1.0
         # the scale of the audio path's offset at inference (reenact, drive, generation) when none is given: 1 (as
-        # trained), or the one calibrated for this talker so that its lips open as wide as real ones (load_talker;
-        # benchmarks/calibrate_lip_gain.py). Training never scales it.
+        # trained), or the one calibrated for this talker on validation clips, where its mouth follows the real one
+        # best (load_talker; benchmarks/calibrate_lip_gain.py). Training never scales it.
         self.default_lip_gain = 1.0
 
     def lip_gain(self, lip_gain: float | None = None) -> float:
