@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from styletalker.checkpoint import update_meta
-from styletalker.paths import REPO_DIR
 from styletalker.inversion.invert import load_landmarks
+from styletalker.paths import REPO_DIR
 from styletalker.talker.generate import load_talker
 from generation_bars import STYLES, clip_styles, entropy, regressor_pose, sample_clip, style_classifier
 from talker_bars import Clips, add_model_args, load_frozen

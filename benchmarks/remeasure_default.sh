@@ -9,8 +9,8 @@
 # architectures are unchanged): `python benchmarks/talker_bars.py --speed-only` and
 # `python benchmarks/generation_bars.py --speed-only`.
 #
-# SEED=1 trains the talker with that seed (PRIOR_SEED, default 1, the flow prior); GI_BARS=0 skips G_I's and Enc_I's own bars (issues 3 and 4) when only
-# generation's pair (paths.talking_pair) changed.
+# SEED=1 trains the talker with that seed (PRIOR_SEED, default 1, the flow prior); GI_BARS=0 skips G_I's and Enc_I's
+# own bars (issues 3 and 4) when only generation's pair (paths.talking_pair) changed.
 set -euo pipefail
 V=${V:-v6}
 SEED=${SEED:-0}
@@ -77,7 +77,7 @@ python benchmarks/calibrate_lip_gain.py --talker $T/prior_${V}_flow/talker_defau
 python benchmarks/calibrate_lip_gain.py --talker $T/talker_${V}_nosync/talker_default_nosync --threads 1 --write \
   > out/logs/lip_gain_${V}_nosync.log 2>&1 &
 wait
-PYTHONPATH=benchmarks python - "$T/prior_${V}_flow/talker_default" "$T/prior_${V}_gaussian/talker_default_gaussian" <<'PY'
+PYTHONPATH=benchmarks python - $T/prior_${V}_flow/talker_default $T/prior_${V}_gaussian/talker_default_gaussian <<'PY'
 import pathlib, sys
 from calibrate_lip_gain import record
 from styletalker.checkpoint import read_model_info

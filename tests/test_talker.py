@@ -688,6 +688,31 @@ def test_generation_defaults_to_the_talkers_recorded_temperature(tmp_path):
     assert np.abs(hot.astype(int) - default).max() > 1 and np.abs(hot.astype(int) - one).max() <= 1
 
 
+@shipped_ge
+def test_generation_defaults_to_the_talkers_recorded_lip_gain(tmp_path):
+    """A talker saved with a calibrated ``lip_gain`` in its metadata draws its lips with it in both modes when none is
+    given (the same video as passing it); another gain gives other lips."""
+    import numpy as np
+    from PIL import Image
+    from styletalker.paths import DATA_DIR
+    from styletalker.talker.generate import generate, load_talker
+    torch.manual_seed(0)
+    cfg = talker_config("default")
+    net = Talker(cfg).eval()
+    _randomise(net.manipulation.audio, 4)                               # an audio path that moves the code
+    save_model(tmp_path / "t", net, cfg, kind="talker", meta=dict(lip_gain=2.0))
+    calibrated = load_talker(tmp_path / "t")
+    assert calibrated.default_lip_gain == 2.0
+    audio = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
+    img = DATA_DIR / "samples" / "portrait_0.png"
+    crops = np.stack([np.asarray(Image.open(img).convert("RGB").resize((64, 64)))] * 10)   # a still motion video
+    for motion, still in ((None, True), (crops, False)):
+        default, _ = generate(img, audio, motion, talker=calibrated, still=still)
+        explicit, _ = generate(img, audio, motion, talker=calibrated, still=still, lip_gain=2.0)
+        one, _ = generate(img, audio, motion, talker=calibrated, still=still, lip_gain=1.0)
+        assert np.abs(default.astype(int) - explicit).max() <= 1 and np.abs(one.astype(int) - default).max() > 1
+
+
 def _benchmark(name: str):
     """A script of benchmarks/ imported as a module (they import each other by name, so the folder joins sys.path
     for the import)."""
