@@ -27,18 +27,16 @@ validation identities and sentences, never on the test split the bars use.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-import torch
 
 from styletalker.face import FaceAnalyzer, mouth_opening
 from styletalker.inversion.invert import load_landmarks
 from styletalker.posemetrics import face_landmarks, pearson
-from styletalker.talker.generate import SHIPPED_TALKER, load_talker, render
-from calibrate_temperature import finish
+from styletalker.talker.generate import SHIPPED_TALKER, render
+from calibrate_temperature import finish, start
 from calibrate_temperature import record as record_meta
-from talker_bars import Clips, add_model_args, load_frozen
+from talker_bars import Clips, add_model_args
 
 
 def amplitude(gen: list, gt: list) -> dict:
@@ -86,14 +84,7 @@ def main(argv=None) -> dict:
     add_model_args(ap)
     ap.add_argument("--gains", default="1.0,1.2,1.4,1.6,1.8,2.0")
     ap.add_argument("--clips", type=int, default=24)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--write", action="store_true", help="record the chosen gain in the talker's JSON")
-    ap.add_argument("--json", default=None)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    t0 = time.time()
-    G, E, _ = load_frozen(a)
-    talker = load_talker(str(a.talker).removesuffix(".safetensors")).eval()
+    a, t0, talker, G, E = start(ap, argv, threads=2, what="lip gain")
     res = calibrate(talker, G, E, a.data, [float(g) for g in a.gains.split(",")], a.clips)
     return finish(res, a, argv, t0, "calibrate_lip_gain.py", "lip gain", key="lip_gain")
 

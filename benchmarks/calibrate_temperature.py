@@ -64,6 +64,19 @@ def record(talker_path, result: dict, key: str = "temperature") -> None:
                                 f"{key}_calibration": {k: v for k, v in result.items() if k != "chosen"}})
 
 
+def start(ap: argparse.ArgumentParser, argv, threads: int, what: str) -> tuple:
+    """A calibration's start: the shared flags (--threads, --write, --json) added and parsed, then the frozen pair
+    and the talker loaded. Returns (args, start time, talker, G_I, Enc_I)."""
+    ap.add_argument("--threads", type=int, default=threads)
+    ap.add_argument("--write", action="store_true", help=f"record the chosen {what} in the talker's JSON")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    G, E, _ = load_frozen(a)
+    return a, t0, load_talker(str(a.talker).removesuffix(".safetensors")).eval(), G, E
+
+
 def finish(res: dict, a, argv, t0: float, script: str, what: str, key: str = "temperature") -> dict:
     """A calibration's end: the command and time in ``res``, the choice printed, recorded with ``--write`` and saved
     with ``--json``."""
@@ -88,14 +101,7 @@ def main(argv=None) -> dict:
                     "and 0.7, session 20's 0.6 and 0.85, session 19's 0.6 and 1.0)")
     ap.add_argument("--sentences", type=int, default=8)
     ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--write", action="store_true", help="record the chosen temperature in the talker's JSON")
-    ap.add_argument("--json", default=None)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    t0 = time.time()
-    G, E, _ = load_frozen(a)
-    talker = load_talker(str(a.talker).removesuffix(".safetensors")).eval()
+    a, t0, talker, G, E = start(ap, argv, threads=1, what="temperature")
     res = calibrate(talker, G, E, a.data, [float(t) for t in a.temps.split(",")], a.sentences, a.samples)
     return finish(res, a, argv, t0, "calibrate_temperature.py", "temperature")
 
