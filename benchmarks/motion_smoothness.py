@@ -3,7 +3,7 @@ set.
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
-        [--temperature T] [--long 0] [--no-box]
+        [--temperature T] [--long 0] [--no-box] [--split test|val] [--profile-seeds 8]
 
 For --clips test clips spread over the test split: the posterior mean m_t of the clip's Enc_I codes
 (motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, seed 0, at the talker's
@@ -14,7 +14,18 @@ to frame (session 9: 0.61 against 0.12; docs/benchmarks.md).
 
 ``--long N`` also samples N frames in 250-frame chunks with the state carried, as ``styletalker generate`` does for
 long audio (the test split's audio, tiled; the first test clip's reference), and prints the largest |m_t| and the
-spread of the first and last 250 frames: a prior whose motion drifts shows it there (session 10: 7,500 frames).
+spread of the first and last 250 frames: a prior whose motion drifts shows it there (session 10: 7,500 frames). The
+spread of a 250-frame window is not comparable with the posterior's, which is taken over each clip (one sentence, about
+3 s): a longer window also holds the slower wander. So the long sample's spread is also given over consecutive windows
+of the measured clips' mean length (``long_spread_clip_windows``), the posterior spread's like.
+
+The step profile: the mean step of ``--profile-seeds`` chunked prior samples of 960 frames (the split's audio,
+concatenated; the first clip's reference) in bands of frames since the start (1-32, 32-64, 64-128, 128-256, 256-512,
+512-960), beside the posterior's step in the same bands of every clip of the split (clips are 26-118 frames long, so
+its last bands are empty). The prior is fitted on training windows of ``window`` frames (32 until session 25); a prior
+whose step grows past that length moves faster than any head it was fitted to (session 25: 0.14 in the first 32
+frames, 0.29-0.32 after 64, against the posterior's 0.14-0.16). ``--split val`` measures on the validation split,
+where a choice between priors is made.
 ``--no-box`` samples without the motion box (``TalkerConfig.prior_box`` = 0): the prior's dynamics alone, which is
 where a runaway shows (session 18).
 """
@@ -41,6 +52,31 @@ def spread(m: torch.Tensor) -> float:
     return m[0].std(0).norm().item()
 
 
+BANDS = ((1, 32), (32, 64), (64, 128), (128, 256), (256, 512), (512, 960))
+
+
+@torch.no_grad()
+def step_profile(T, E, frames, mel, L, temperature: float, seeds: int, n: int = 960) -> dict:
+    """{"a-b": (the prior's mean step, the posterior's or None)} over the frame bands :data:`BANDS` (module
+    docstring): steps m_t - m_(t-1) for t in [a, b)."""
+    tensor = lambda f: torch.from_numpy(np.array(f)).permute(0, 3, 1, 2).float() / 127.5 - 1     # noqa: E731
+    me = torch.from_numpy(np.asarray(mel[:n], np.float32))[None]
+    ref = encode(E, tensor(frames[:1]))
+    prior = np.mean([steps(torch.cat([m for _, m in sample_motion(T, ref, me, temperature, seed=s, chunk=250)], 1))
+                     for s in range(seeds)], 0)
+    post = [steps(T.motion_of(encode(E, tensor(frames[L[k]:L[k + 1]]))[None])) for k in range(len(L) - 1)]
+    out = {}
+    for a, b in BANDS:
+        q = [x[a - 1:b - 1] for x in post if len(x) >= a]
+        out[f"{a}-{b}"] = (float(prior[a - 1:b - 1].mean()), float(np.concatenate(q).mean()) if q else None)
+    return out
+
+
+def steps(m: torch.Tensor) -> np.ndarray:
+    """|m_t - m_(t-1)| for t = 1..T-1 of a sequence [1, T, D]: [T - 1]."""
+    return (m[0, 1:] - m[0, :-1]).norm(dim=-1).numpy()
+
+
 def main(argv=None) -> np.ndarray:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--talker", default=str(SHIPPED_TALKER))
@@ -52,10 +88,13 @@ def main(argv=None) -> np.ndarray:
                     "talker's recorded one)")
     ap.add_argument("--long", type=int, default=0, metavar="N", help="also sample N frames in chunks (0: no)")
     ap.add_argument("--no-box", action="store_true", help="sample without the motion box (the dynamics alone)")
+    ap.add_argument("--split", default="test", choices=["test", "val"], help="the clips and audio measured")
+    ap.add_argument("--profile-seeds", type=int, default=0, metavar="S", help="also the step profile over time of S "
+                    "prior samples of 960 frames against the posterior's (0: no)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    d = pathlib.Path(a.data) / ".cache" / "test"                  # the test split's cache (styletalker data builds it)
+    d = pathlib.Path(a.data) / ".cache" / a.split                  # the split's cache (styletalker data builds it)
     lengths = json.loads((d / "index.json").read_text())["lengths"]
     L = np.cumsum([0] + lengths)
     frames, mel = np.load(d / "frames.npy", mmap_mode="r"), np.load(d / "mel.npy", mmap_mode="r")
@@ -63,8 +102,8 @@ def main(argv=None) -> np.ndarray:
     a.temperature = T.default_temperature if a.temperature is None else a.temperature
     if a.no_box:
         T.prior.cfg = dataclasses.replace(T.prior.cfg, prior_box=0.0)
-    rows = []
-    for k in range(0, len(lengths), max(1, len(lengths) // a.clips))[:a.clips]:
+    rows, picked = [], range(0, len(lengths), max(1, len(lengths) // a.clips))[:a.clips]
+    for k in picked:
         x = torch.from_numpy(np.array(frames[L[k]:L[k + 1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
         me = torch.from_numpy(np.array(mel[L[k]:L[k + 1]], np.float32))[None]
         with torch.no_grad():
@@ -77,7 +116,7 @@ def main(argv=None) -> np.ndarray:
     box = ", no box" if a.no_box else ""
     print(f"{a.talker} (temperature {a.temperature:g}{box}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior "
           f"step {r[2]:.3f} / spread {r[3]:.3f}; Enc_I code step {r[4]:.3f}")
-    doc = dict(talker=a.talker, temperature=a.temperature, box=not a.no_box, clips=len(rows),
+    doc = dict(talker=a.talker, temperature=a.temperature, box=not a.no_box, split=a.split, clips=len(rows),
                posterior_step=r[0], posterior_spread=r[1], prior_step=r[2], prior_spread=r[3], code_step=r[4])
     if a.long:
         x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -85,10 +124,18 @@ def main(argv=None) -> np.ndarray:
         me = torch.from_numpy(np.resize(me, (a.long, *me.shape[1:])))[None]          # tiled to N frames
         with torch.no_grad():
             m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, a.temperature, seed=0, chunk=250)], 1)
+        w = int(round(np.mean([lengths[k] for k in picked])))    # the posterior spread's window: a clip
+        windows = float(np.mean([spread(m[:, i:i + w]) for i in range(0, m.shape[1] - w + 1, w)]))
         print(f"{a.long} chunked frames: max |m_t| {m[0].norm(dim=-1).max():.2f}, step {step(m):.3f}, spread of the "
-              f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}")
+              f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}, over {w}-frame windows "
+              f"(the clips' mean length) {windows:.3f}")
         doc.update(long_frames=a.long, long_max_norm=m[0].norm(dim=-1).max().item(), long_step=step(m),
-                   long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]))
+                   long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]),
+                   long_window_frames=w, long_spread_clip_windows=windows)
+    if a.profile_seeds:
+        doc["step_profile"] = step_profile(T, E, frames, mel, L, a.temperature, a.profile_seeds)
+        for band, (p, q) in doc["step_profile"].items():
+            print(f"frames {band}: prior step {p:.3f}, posterior step " + ("-" if q is None else f"{q:.3f}"))
     if a.json:
         from styletalker.data.format import atomic_write_json
         atomic_write_json(a.json, {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in doc.items()})

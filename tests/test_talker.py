@@ -862,6 +862,48 @@ def test_the_edge_term_keeps_the_priors_own_walks_inside_the_training_range(cfg,
     assert outside[1.0] < 0.5 * outside[0.0], outside
 
 
+def test_the_edge_terms_step_part_keeps_the_walks_steps_near_the_datas(cfg, small_dataset):
+    """The edge term's step part (session 25): fitted with it, a prior whose steps start wide takes steps beyond
+    edge_step_z standard deviations of the posterior's own frame-to-frame steps far less often on its free walks than
+    the same fit with the range part alone; the scale it measures against is the posterior mean's step std inside
+    training windows."""
+    from styletalker.data.dataset import ClipWindows
+    from styletalker.talker.train import PriorStage, sample_windows, step_std, talker_train_config, window_starts
+    windows = ClipWindows(small_dataset, "train", window=8)
+    codes = _walk_codes(windows, cfg)
+    M, beyond = cfg.motion_dim, {}
+    for part in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
+                                         prior_step_input=True, prior_input_norm=True, prior_box=0.0))
+        _randomise(net.posterior, 3)
+        tcfg = talker_train_config("quick", batch=8, window=8, edge=1.0, edge_frames=48, edge_every=1,
+                                   edge_step=part)
+        stage = PriorStage(net, windows, codes, tcfg, lr=3e-3)
+        assert (stage.step_std is None) == (part == 0)
+        sd = step_std(net, windows, codes, tcfg, seed=tcfg.seed + 3)
+        gen = torch.Generator().manual_seed(tcfg.seed + 3)                   # the same windows, by hand
+        starts = window_starts(windows, tcfg.window)
+        d = []
+        with torch.no_grad():
+            for _ in range(16):
+                b = sample_windows(windows, codes, starts, tcfg, gen, "cpu", with_frames=False)
+                mu = net.posterior(b["codes"], b["ref"])[0]
+                d.append((mu[:, 1:] - mu[:, :-1]).flatten(0, 1))
+        assert torch.allclose(sd, torch.cat(d).std(0).clamp_min(1e-4))
+        with torch.no_grad():
+            net.prior.head.bias[M:] += 1.0                                   # log sigma + 1: wide steps
+        for i in range(40):
+            stage.step(i)
+        mel = torch.from_numpy(np.resize(np.asarray(windows.mel, np.float32), (96, *windows.mel.shape[1:])))
+        ref = torch.from_numpy(np.asarray(codes[[0, 5, 9, 14]], np.float32))
+        with torch.no_grad():
+            a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
+            m, _, _ = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
+        beyond[part] = ((m[:, 1:] - m[:, :-1]).abs() / sd > tcfg.edge_step_z).float().mean().item()
+    assert beyond[1.0] < 0.5 * beyond[0.0], beyond
+
+
 def test_mouth_probe_reads_the_mouth_and_the_posterior_is_blind_to_it(cfg):
     from styletalker.talker.train import mouth_probe
     K, D = cfg.num_ws, cfg.w_dim

@@ -102,6 +102,8 @@ class TalkerTrainConfig:
     edge_z: float = 3.0        # where the edge is: training mean of m_t +- edge_z standard deviations
     edge_frames: int = 200     # frames of each free walk the edge term trains at
     edge_every: int = 4        # the edge term on every this many steps
+    edge_step: float = 0.0     # its step part: the walk's steps beyond edge_step_z of the data's (session 25; 0: off)
+    edge_step_z: float = 2.5   # where that edge is, in standard deviations of the posterior's frame-to-frame steps
     seed: int = 0
 
 
@@ -371,6 +373,22 @@ def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cf
     prior.in_std.copy_(std)
 
 
+@torch.no_grad()
+def step_std(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig, batches: int = 16,
+             seed: int = 0, device="cpu") -> torch.Tensor:
+    """Per-dimension standard deviation [M] of the posterior mean's frame-to-frame step m_t - m_(t-1) inside
+    ``batches`` random training windows (what the edge term's step part measures the walk's steps against; the
+    GRU's own step statistics also hold the jump from the resting state at each window's start)."""
+    gen = torch.Generator().manual_seed(seed)
+    starts = window_starts(windows, cfg.window)
+    d = []
+    for _ in range(batches):
+        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+        mu = talker.posterior(b["codes"], b["ref"])[0]
+        d.append((mu[:, 1:] - mu[:, :-1]).flatten(0, 1))
+    return torch.cat(d).std(0).clamp_min(1e-4)
+
+
 class PriorStage:
     """The motion prior fitted as a second stage against the frozen posterior (issue 7's choice, documented):
 
@@ -405,6 +423,20 @@ class PriorStage:
     priors leave the range within 40 frames (the gradient through a long chaotic walk is noise); and Gaussian noise on
     the history the GRU reads (0.5-1 standard deviations) delayed the runaway but did not stop it
     (a second seed of the fit: max |m_t| 55 and 120 in two of three walks).
+
+    The edge term's step part (``edge_step``, session 25; off by default, on in the shipped priors' fine-tune). The
+    range part keeps the walk inside the box but says nothing of its speed, and the shipped flow of session 23 walked
+    with steps of 0.14 per frame for the first 32 frames, as long as its training windows, then 0.19-0.32 after 128
+    frames, twice the posterior's 0.14-0.16 (``benchmarks/motion_smoothness.py --profile-seeds``): on audio longer
+    than a few seconds heads moved too fast. So the same step from each visited state also pays, per dimension, for a
+    frame-to-frame change beyond ``edge_step_z`` standard deviations of the posterior mean's steps in training windows
+    (:func:`step_std`):
+
+        L_step = mean_states sum_d huber(max(0, |m_t,d - m_(t-1),d| / s_d - edge_step_z))
+
+    weighted by ``edge_step`` inside the edge term. With ``edge_frames`` 480 (walks longer than where the speed-up
+    begins) a 1,000-step fine-tune of the shipped flow keeps its steps at 0.11-0.14 over 960 frames (docs/benchmarks.md,
+    issue 7, session 25).
     """
 
     def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
@@ -419,6 +451,8 @@ class PriorStage:
         if talker.cfg.prior_input_norm:              # its own seed: a resumed run measures the same statistics
             fit_prior_inputs(talker, windows, codes, cfg, seed=cfg.seed + 2, device=device)
         self.edge = cfg.edge if talker.cfg.prior_input_norm else 0.0      # it needs the input statistics
+        self.step_std = step_std(talker, windows, codes, cfg, seed=cfg.seed + 3, device=device) \
+            if self.edge > 0 and cfg.edge_step > 0 else None
 
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))
@@ -447,8 +481,11 @@ class PriorStage:
         e_ref = e_ref[:, None].expand(-1, a.shape[1], -1).flatten(0, 1)
         m = net.prior.step_from(flat, a.flatten(0, 1), e_ref, temperature, self.gen)
         mean, std = net.prior.motion_stats()
-        beyond = (((m - mean) / std).abs() - c.edge_z).clamp_min(0)
-        return (2 * ((1 + beyond ** 2).sqrt() - 1)).sum(-1).mean()
+        huber = lambda u: (2 * ((1 + u ** 2).sqrt() - 1)).sum(-1).mean()                  # noqa: E731
+        edge = huber((((m - mean) / std).abs() - c.edge_z).clamp_min(0))
+        if self.step_std is None:
+            return edge
+        return edge + c.edge_step * huber(((m - flat["m"]).abs() / self.step_std - c.edge_step_z).clamp_min(0))
 
     def step(self, i: int) -> dict[str, float]:
         b = sample_windows(self.ds, self.codes, self.starts, self.cfg, self.gen, self.device, with_frames=False)
