@@ -20,8 +20,7 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-for d in $T/dsync_$V $T/talker_$V $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian \
-         $T/prior_${V}_flow_steps $T/prior_${V}_gaussian_steps; do
+for d in $T/dsync_$V $T/talker_$V $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian; do
   if [ -e "$d" ]; then   # training resumes from a folder's checkpoint: an old run of the same name would be continued
     echo "$d exists (an earlier run named V=$V): pick another V, or remove it to start afresh" >&2; exit 2
   fi
@@ -61,16 +60,6 @@ st train prior --profile default --prior flow --talker $T/talker_$V/talker_defau
   --out $T/prior_${V}_flow --quiet > out/logs/prior_${V}_flow.log 2>&1 &
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
-wait
-# 3b. each prior fine-tuned for 1,000 steps with the edge term's step part on 480-frame walks (session 25: fitted on
-#     32-frame windows, the flow's sampled heads moved twice as fast as real ones after 4 s), from the fit above,
-#     exported over it (the steps below read it there)
-st train prior --profile default --prior flow --talker $T/prior_${V}_flow/talker_default --steps 1000 \
-  --set edge_step=1 --set edge_frames=480 --seed $PRIOR_SEED --out $T/prior_${V}_flow_steps \
-  --export $T/prior_${V}_flow/talker_default --quiet > out/logs/prior_${V}_flow_steps.log 2>&1 &
-st train prior --profile default --prior gaussian --talker $T/prior_${V}_gaussian/talker_default_gaussian \
-  --steps 1000 --set edge_step=1 --set edge_frames=480 --out $T/prior_${V}_gaussian_steps \
-  --export $T/prior_${V}_gaussian/talker_default_gaussian --quiet > out/logs/prior_${V}_gaussian_steps.log 2>&1 &
 wait
 # 4. each prior's sampling temperature, calibrated on the validation split and recorded in its JSON (session 17);
 #    the flow's on 24 sentences (session 23: 8 gave an estimate that moved between refits), the Gaussian's on the

@@ -424,19 +424,20 @@ class PriorStage:
     the history the GRU reads (0.5-1 standard deviations) delayed the runaway but did not stop it
     (a second seed of the fit: max |m_t| 55 and 120 in two of three walks).
 
-    The edge term's step part (``edge_step``, session 25; off by default, on in the shipped priors' fine-tune). The
-    range part keeps the walk inside the box but says nothing of its speed, and the shipped flow of session 23 walked
-    with steps of 0.14 per frame for the first 32 frames, as long as its training windows, then 0.19-0.32 after 128
-    frames, twice the posterior's 0.14-0.16 (``benchmarks/motion_smoothness.py --profile-seeds``): on audio longer
-    than a few seconds heads moved too fast. So the same step from each visited state also pays, per dimension, for a
-    frame-to-frame change beyond ``edge_step_z`` standard deviations of the posterior mean's steps in training windows
-    (:func:`step_std`):
+    The edge term's step part (``edge_step``, session 25; off by default, and not in the shipped priors). The range
+    part keeps the walk inside the box but says nothing of its speed: the shipped flow, fitted on 32-frame windows,
+    walks at 0.14 per frame for its first 32 frames, then 0.27-0.32 after 64 frames, twice the posterior's 0.14-0.16
+    (test audio; ``benchmarks/motion_smoothness.py --profile-seeds``), so on audio longer than a few seconds heads
+    move too fast. With ``edge_step`` > 0 the same step from each visited state also pays, per dimension, for a
+    frame-to-frame change beyond ``edge_step_z`` standard deviations of the posterior mean's steps in training
+    windows (:func:`step_std`):
 
         L_step = mean_states sum_d huber(max(0, |m_t,d - m_(t-1),d| / s_d - edge_step_z))
 
-    weighted by ``edge_step`` inside the edge term. With ``edge_frames`` 480 (walks longer than where the speed-up
-    begins) a 1,000-step fine-tune of the shipped flow keeps its steps at 0.11-0.14 over 960 frames (docs/benchmarks.md,
-    issue 7, session 25).
+    weighted by ``edge_step`` inside the edge term. A 1,000-step fine-tune of the shipped flow with it (``--set
+    edge_step=1 --set edge_frames=480``) kept its steps flat over 960 frames, but at the temperature the validation
+    rule then chose (0.6) they were 0.6-0.9 of the posterior's, and on the test split audio-driven LSE-C fell under
+    its bar and the pose Frechet distance rose (docs/benchmarks.md, issue 7, session 25), so it was not shipped.
     """
 
     def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,

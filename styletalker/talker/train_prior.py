@@ -52,7 +52,7 @@ def train_prior(args) -> None:
     from ..data.dataset import ClipWindows
     from ..device import describe, device as pick_device
     from ..inversion.invert import load_encoder
-    from ..paths import REPO_DIR, portable, talking_model
+    from ..paths import REPO_DIR, WEIGHTS_DIR, portable, talking_model
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
@@ -96,7 +96,10 @@ def train_prior(args) -> None:
     out = pathlib.Path(args.out) if args.out else pathlib.Path("out") / "train" / f"prior_{prof}_{kind}"
     export = pathlib.Path(args.export) if args.export else out / name
     windows = ClipWindows(data, "train", window=tcfg.window, progress=not args.quiet)
-    codes = code_bank(E, windows, base.parent, progress=not args.quiet)
+    # the code cache goes beside the base talker (its own run folder: computed once for both priors), but never into
+    # the package's weights folder, when a prior is fine-tuned from the shipped talker
+    cache = out if base.parent.resolve() == WEIGHTS_DIR.resolve() else base.parent
+    codes = code_bank(E, windows, cache, progress=not args.quiet)
     stage = PriorStage(net, windows, codes, tcfg, device=dev)
     hw = describe(dev)
 
