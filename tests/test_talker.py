@@ -825,31 +825,46 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in frozen.items())
 
 
+def _wide_prior(cfg, windows, codes, **over) -> tuple:
+    """A standardising residual flow prior whose steps start wide (log sigma + 1), then fitted for 40 steps by the
+    prior stage (quick preset, edge term every step on 48-frame walks, ``over`` on top): (talker, its train config,
+    the stage)."""
+    from styletalker.talker.train import PriorStage, talker_train_config
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
+                                     prior_step_input=True, prior_input_norm=True, prior_box=0.0))
+    _randomise(net.posterior, 3)
+    tcfg = talker_train_config("quick", batch=8, window=8, edge_frames=48, edge_every=1, **over)
+    stage = PriorStage(net, windows, codes, tcfg, lr=3e-3)
+    with torch.no_grad():
+        net.prior.head.bias[cfg.motion_dim:] += 1.0                          # log sigma + 1: wide steps
+    for i in range(40):
+        stage.step(i)
+    return net, tcfg, stage
+
+
+@torch.no_grad()
+def _free_walks(net, windows, codes) -> tuple:
+    """Four free walks (no box) of 96 frames on the training world's audio: (a, e_ref, m, the states they visited)."""
+    mel = torch.from_numpy(np.resize(np.asarray(windows.mel, np.float32), (96, *windows.mel.shape[1:])))
+    ref = torch.from_numpy(np.asarray(codes[[0, 5, 9, 14]], np.float32))
+    a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
+    m, _, seen = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
+    return a, e, m, seen
+
+
 def test_the_edge_term_keeps_the_priors_own_walks_inside_the_training_range(cfg, small_dataset):
     """The prior stage's edge term (session 19) trains at the states the prior's own free walks visit: fitted with
     it, a prior whose steps start wide (its scale raised e-fold) leaves mean +- edge_z std of the training m_t far less
     often than the same fit without it; and the walk's recorded states give back its frames exactly."""
     from styletalker.data.dataset import ClipWindows
-    from styletalker.talker.train import PriorStage, talker_train_config
     windows = ClipWindows(small_dataset, "train", window=8)
     codes = _walk_codes(windows, cfg)
-    M, outside = cfg.motion_dim, {}
+    outside = {}
     for edge in (0.0, 1.0):
-        torch.manual_seed(0)
-        net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
-                                         prior_step_input=True, prior_input_norm=True, prior_box=0.0))
-        _randomise(net.posterior, 3)
-        tcfg = talker_train_config("quick", batch=8, window=8, edge=edge, edge_frames=48, edge_every=1)
-        stage = PriorStage(net, windows, codes, tcfg, lr=3e-3)
+        net, tcfg, _ = _wide_prior(cfg, windows, codes, edge=edge)
+        a, e, m, seen = _free_walks(net, windows, codes)
         with torch.no_grad():
-            net.prior.head.bias[M:] += 1.0                                   # log sigma + 1: wide steps
-        for i in range(40):
-            stage.step(i)
-        mel = torch.from_numpy(np.resize(np.asarray(windows.mel, np.float32), (96, *windows.mel.shape[1:])))
-        ref = torch.from_numpy(np.asarray(codes[[0, 5, 9, 14]], np.float32))       # the training world's audio
-        with torch.no_grad():
-            a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
-            m, _, seen = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
             mean, std = net.prior.motion_stats()
             z = (m - mean) / std
             outside[edge] = (z.abs() > tcfg.edge_z).float().mean().item()
@@ -868,18 +883,12 @@ def test_the_edge_terms_step_part_keeps_the_walks_steps_near_the_datas(cfg, smal
     the same fit with the range part alone; the scale it measures against is the posterior mean's step std inside
     training windows."""
     from styletalker.data.dataset import ClipWindows
-    from styletalker.talker.train import PriorStage, sample_windows, step_std, talker_train_config, window_starts
+    from styletalker.talker.train import sample_windows, step_std, window_starts
     windows = ClipWindows(small_dataset, "train", window=8)
     codes = _walk_codes(windows, cfg)
-    M, beyond = cfg.motion_dim, {}
+    beyond = {}
     for part in (0.0, 1.0):
-        torch.manual_seed(0)
-        net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_target="mean",
-                                         prior_step_input=True, prior_input_norm=True, prior_box=0.0))
-        _randomise(net.posterior, 3)
-        tcfg = talker_train_config("quick", batch=8, window=8, edge=1.0, edge_frames=48, edge_every=1,
-                                   edge_step=part)
-        stage = PriorStage(net, windows, codes, tcfg, lr=3e-3)
+        net, tcfg, stage = _wide_prior(cfg, windows, codes, edge=1.0, edge_step=part)
         assert (stage.step_std is None) == (part == 0)
         sd = step_std(net, windows, codes, tcfg, seed=tcfg.seed + 3)
         gen = torch.Generator().manual_seed(tcfg.seed + 3)                   # the same windows, by hand
@@ -891,15 +900,9 @@ def test_the_edge_terms_step_part_keeps_the_walks_steps_near_the_datas(cfg, smal
                 mu = net.posterior(b["codes"], b["ref"])[0]
                 d.append((mu[:, 1:] - mu[:, :-1]).flatten(0, 1))
         assert torch.allclose(sd, torch.cat(d).std(0).clamp_min(1e-4))
-        with torch.no_grad():
-            net.prior.head.bias[M:] += 1.0                                   # log sigma + 1: wide steps
-        for i in range(40):
-            stage.step(i)
-        mel = torch.from_numpy(np.resize(np.asarray(windows.mel, np.float32), (96, *windows.mel.shape[1:])))
-        ref = torch.from_numpy(np.asarray(codes[[0, 5, 9, 14]], np.float32))
-        with torch.no_grad():
-            a, e = net.audio(mel[None].expand(4, -1, -1, -1)), net.e_ref(ref)
-            m, _, _ = net.prior.walk(a, e, 1.0, gen=torch.Generator().manual_seed(1), box=False)
+        if part:
+            assert torch.equal(stage.step_std, sd)                           # what the stage measured against
+        m = _free_walks(net, windows, codes)[2]
         beyond[part] = ((m[:, 1:] - m[:, :-1]).abs() / sd > tcfg.edge_step_z).float().mean().item()
     assert beyond[1.0] < 0.5 * beyond[0.0], beyond
 
