@@ -5,7 +5,7 @@ set.
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
         [--temperature T] [--long 0] [--no-box] [--split test|val] [--profile-seeds 8]
 
-For --clips test clips spread over the test split: the posterior mean m_t of the clip's Enc_I codes
+For --clips clips spread over the split (``--split``, test by default): the posterior mean m_t of the clip's Enc_I codes
 (motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, seed 0, at the talker's
 recorded temperature, as ``styletalker generate`` samples, unless ``--temperature`` is given).
 Prints the mean |m_t - m_(t-1)| and the norm of the per-dimension std over the clip for both, and the mean
@@ -13,7 +13,7 @@ frame-to-frame step of the Enc_I codes themselves. A prior whose step is far abo
 to frame (session 9: 0.61 against 0.12; docs/benchmarks.md).
 
 ``--long N`` also samples N frames in 250-frame chunks with the state carried, as ``styletalker generate`` does for
-long audio (the test split's audio, tiled; the first test clip's reference), and prints the largest |m_t| and the
+long audio (the split's audio, tiled; its first clip's reference), and prints the largest |m_t| and the
 spread of the first and last 250 frames: a prior whose motion drifts shows it there (session 10: 7,500 frames). The
 spread of a 250-frame window is not comparable with the posterior's, which is taken over each clip (one sentence, about
 3 s): a longer window also holds the slower wander. So the long sample's spread is also given over consecutive windows
@@ -24,7 +24,7 @@ concatenated; the first clip's reference) in bands of frames since the start (1-
 512-960), beside the posterior's step in the same bands of every clip of the split (clips are 26-118 frames long, so
 its last bands are empty). The prior is fitted on training windows of ``window`` frames (32 until session 25); a prior
 whose step grows past that length moves faster than any head it was fitted to (session 25: 0.14 in the first 32
-frames, 0.29-0.32 after 64, against the posterior's 0.14-0.16). ``--split val`` measures on the validation split,
+frames, 0.27-0.32 after 64, against the posterior's 0.14-0.16). ``--split val`` measures on the validation split,
 where a choice between priors is made.
 ``--no-box`` samples without the motion box (``TalkerConfig.prior_box`` = 0): the prior's dynamics alone, which is
 where a runaway shows (session 18).
