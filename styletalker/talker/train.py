@@ -437,7 +437,9 @@ class PriorStage:
     weighted by ``edge_step`` inside the edge term. A 1,000-step fine-tune of the shipped flow with it (``--set
     edge_step=1 --set edge_frames=480``) kept its steps flat over 960 frames, but at the temperature the validation
     rule then chose (0.6) they were 0.6-0.9 of the posterior's, and on the test split audio-driven LSE-C fell under
-    its bar and the pose Frechet distance rose (docs/benchmarks.md, issue 7, session 25), so it was not shipped.
+    its bar and the pose Frechet distance rose (docs/benchmarks.md, issue 7, session 25), so it was not shipped;
+    with ``edge_step_z`` 3.5 the steps at 0.85 matched the posterior's, but the calibrated temperature was 0.6
+    again, where they fell 31 % under it on validation (the same section).
     """
 
     def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
