@@ -32,21 +32,24 @@ def load_talker(path=None, expected: TalkerConfig | None = None, device="cpu") -
     (``temperature``, ``lip_gain``), else 1."""
     path = pathlib.Path(path) if path else SHIPPED_TALKER
     net = load_model(path, Talker, TalkerConfig, kind="talker", expected=expected, device=device)
-    net.default_temperature = recorded_temperature(path)
-    net.default_lip_gain = recorded_lip_gain(path)
+    net.default_temperature, net.default_lip_gain = recorded_temperature(path), recorded_lip_gain(path)
     return net
+
+
+def _recorded_meta(path=None) -> dict:
+    """A saved talker's metadata (the shipped talker's where ``path`` is None), where calibrations record their
+    choices."""
+    return read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER).get("meta", {})
 
 
 def recorded_temperature(path=None) -> float:
     """The sampling temperature calibrated for a saved talker (its metadata's ``temperature``), else 1."""
-    info = read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER)
-    return float(info.get("meta", {}).get("temperature", 1.0))
+    return float(_recorded_meta(path).get("temperature", 1.0))
 
 
 def recorded_lip_gain(path=None) -> float:
     """The lip gain calibrated for a saved talker (its metadata's ``lip_gain``), else 1."""
-    info = read_model_info(pathlib.Path(path) if path else SHIPPED_TALKER)
-    return float(info.get("meta", {}).get("lip_gain", 1.0))
+    return float(_recorded_meta(path).get("lip_gain", 1.0))
 
 
 def check_temperature(temperature) -> None:
