@@ -113,7 +113,7 @@ def main(argv=None) -> dict:
         ref = ws[:1]
         with torch.no_grad():
             for name, m_mel, still in (("still", mel, True), ("sampled", mel, False), ("other_audio", mel_o, True)):
-                parts = [net.manipulation(ref, a_c, m, net.lip_gain())[0]
+                parts = [net.compose(ref, a_c, m)[0]
                          for a_c, m in sample_motion(net, ref, m_mel, still=still, seed=int(ci))]
                 codes[name].append(torch.cat(parts).numpy())
             codes["reenact"].append(net.reenact(ref, mel, ws[None], ws[:1])[0].numpy())

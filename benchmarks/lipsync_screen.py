@@ -56,7 +56,7 @@ def screen(talker, G, clips: Clips, pick, Ev) -> dict:
                 ws = talker.reenact(c["codes"][:1], c["mel"][None], c["codes"][None])[0]
             else:                                    # what generate --still draws: m_t = 0
                 ref = c["codes"][:1]
-                ws = torch.cat([talker.manipulation(ref, a_c, m, talker.lip_gain()) for a_c, m in
+                ws = torch.cat([talker.compose(ref, a_c, m) for a_c, m in
                                 sample_motion(talker, ref, c["mel"][None], still=True)], 1)[0]
             rows.append(score(render(G, ws), c, Ev))
         out[mode] = mean_rows(rows)

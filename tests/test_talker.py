@@ -68,7 +68,8 @@ def test_manipulation_keeps_the_reference_for_silence_and_zero_motion(cfg):
 
 def test_lip_gain_scales_the_audio_offset_alone_and_defaults_to_the_talkers(cfg):
     """W+_hat(g) = W+_hat(0) + g (W+_hat(1) - W+_hat(0)): the gain scales the audio path's offset and nothing else;
-    gain 0 is the reference plus motion; reenact and drive take the talker's default_lip_gain when none is given."""
+    gain 0 is the reference plus motion; compose, reenact and drive take the talker's default_lip_gain when none is
+    given."""
     torch.manual_seed(0)
     net = Talker(cfg).eval()
     _randomise(net.manipulation, 2)
@@ -82,6 +83,8 @@ def test_lip_gain_scales_the_audio_offset_alone_and_defaults_to_the_talkers(cfg)
     net.default_lip_gain = 1.7
     assert torch.equal(net.reenact(ws_ref, mel, ws), net.reenact(ws_ref, mel, ws, lip_gain=1.7))
     assert torch.equal(net.reenact(ws_ref, mel, ws, lip_gain=1.0), plain)
+    assert torch.equal(net.compose(ws_ref, a, m), net.manipulation(ws_ref, a, m, 1.7))
+    assert torch.equal(net.compose(ws_ref, a, m, lip_gain=2.5), w2)
     g = lambda: torch.Generator().manual_seed(3)                             # noqa: E731
     assert torch.equal(net.drive(ws_ref, mel, gen=g())[0], net.drive(ws_ref, mel, gen=g(), lip_gain=1.7)[0])
     assert not torch.equal(net.drive(ws_ref, mel, gen=g())[0], net.drive(ws_ref, mel, gen=g(), lip_gain=1.0)[0])

@@ -216,12 +216,12 @@ def generate_chunks(image, audio: np.ndarray, motion=None, talker: Talker | None
                 mu = talker.motion_of(ws_video[order][None], ws_video[:1])
                 for t0 in range(0, T, chunk):
                     t1 = min(t0 + chunk, T)
-                    yield render(G, talker.manipulation(ws_ref, audio_features(talker, frames, t0, t1),
-                                                        mu[:, t0:t1], lip_gain)[0], precision=precision)
+                    yield render(G, talker.compose(ws_ref, audio_features(talker, frames, t0, t1), mu[:, t0:t1],
+                                                   lip_gain)[0], precision=precision)
                     bar.update(t1 - t0)
             else:
                 for a_c, m in sample_motion(talker, ws_ref, frames, temperature, seed, still, chunk):
-                    yield render(G, talker.manipulation(ws_ref, a_c, m, lip_gain)[0], precision=precision)
+                    yield render(G, talker.compose(ws_ref, a_c, m, lip_gain)[0], precision=precision)
                     bar.update(a_c.shape[1])
         bar.close()
     return chunks(), ref.warnings

@@ -40,6 +40,14 @@ class Talker(nn.Module):
         """``lip_gain``, or this talker's default where it is None."""
         return self.default_lip_gain if lip_gain is None else float(lip_gain)
 
+    def compose(self, ws_ref: torch.Tensor, a: torch.Tensor, m: torch.Tensor,
+                lip_gain: float | None = None) -> torch.Tensor:
+        """W+_hat [B, T, K, D] at inference from the reference's code [B, K, D], audio features a [B, T, A] and motion
+        m_t [B, T, M]: the manipulation module with the audio path's offset scaled by ``lip_gain`` (default: this
+        talker's calibrated :attr:`default_lip_gain`). What :meth:`reenact`, :meth:`drive` and video generation
+        render; training calls ``self.manipulation`` itself, always at gain 1."""
+        return self.manipulation(ws_ref, a, m, self.lip_gain(lip_gain))
+
     def e_ref(self, ws_ref: torch.Tensor) -> torch.Tensor:
         """Identity features of the reference for the prior: [B, K, D] -> [B, hidden]."""
         return self.ref(ws_ref.flatten(1))
@@ -89,8 +97,7 @@ class Talker(nn.Module):
     def reenact(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_motion: torch.Tensor,
                 ws_motion_ref: torch.Tensor | None = None, lip_gain: float | None = None) -> torch.Tensor:
         """Motion-controllable mode: W+_hat [B, T, K, D] with m_t = :meth:`motion_of` the motion video's codes."""
-        return self.manipulation(ws_ref, self.audio(mel), self.motion_of(ws_motion, ws_motion_ref),
-                                 self.lip_gain(lip_gain))
+        return self.compose(ws_ref, self.audio(mel), self.motion_of(ws_motion, ws_motion_ref), lip_gain)
 
     @torch.no_grad()
     def drive(self, ws_ref: torch.Tensor, mel: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
@@ -98,4 +105,4 @@ class Talker(nn.Module):
         """Audio-driven mode: m_t sampled from the prior -> (W+_hat [B, T, K, D], prior state for the next chunk)."""
         a = self.audio(mel)
         m, state = self.prior.sample(a, self.e_ref(ws_ref), temperature, state, gen)
-        return self.manipulation(ws_ref, a, m, self.lip_gain(lip_gain)), state
+        return self.compose(ws_ref, a, m, lip_gain), state
