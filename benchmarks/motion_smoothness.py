@@ -72,6 +72,29 @@ def step_profile(T, E, frames, mel, L, temperature: float, seeds: int, n: int = 
     return out
 
 
+def split_cache(root, split: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A split's cached frames [N, R, R, 3] and mel windows [N, 80, 20] (memory-mapped) and its clip lengths (the
+    cache ``styletalker data`` builds)."""
+    d = pathlib.Path(root) / ".cache" / split
+    lengths = json.loads((d / "index.json").read_text())["lengths"]
+    return np.load(d / "frames.npy", mmap_mode="r"), np.load(d / "mel.npy", mmap_mode="r"), lengths
+
+
+@torch.no_grad()
+def long_run(T, E, frames, mel, n: int, temperature: float, window: int) -> dict:
+    """One prior sample of ``n`` frames in 250-frame chunks with the state carried (seed 0; the split's audio, tiled;
+    its first frame as the reference), as ``styletalker generate`` samples long audio: its largest |m_t|, its step, the
+    spread of its first and last 250 frames, and its mean spread over consecutive ``window``-frame windows."""
+    x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    me = np.asarray(mel[:min(len(mel), n)], np.float32)
+    me = torch.from_numpy(np.resize(me, (n, *me.shape[1:])))[None]                    # tiled to n frames
+    m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, temperature, seed=0, chunk=250)], 1)
+    windows = float(np.mean([spread(m[:, i:i + window]) for i in range(0, m.shape[1] - window + 1, window)]))
+    return dict(long_frames=n, long_max_norm=m[0].norm(dim=-1).max().item(), long_step=step(m),
+                long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]),
+                long_window_frames=window, long_spread_clip_windows=windows)
+
+
 def steps(m: torch.Tensor) -> np.ndarray:
     """|m_t - m_(t-1)| for t = 1..T-1 of a sequence [1, T, D]: [T - 1]."""
     return (m[0, 1:] - m[0, :-1]).norm(dim=-1).numpy()
@@ -94,10 +117,8 @@ def main(argv=None) -> np.ndarray:
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    d = pathlib.Path(a.data) / ".cache" / a.split                  # the split's cache (styletalker data builds it)
-    lengths = json.loads((d / "index.json").read_text())["lengths"]
+    frames, mel, lengths = split_cache(a.data, a.split)
     L = np.cumsum([0] + lengths)
-    frames, mel = np.load(d / "frames.npy", mmap_mode="r"), np.load(d / "mel.npy", mmap_mode="r")
     T, E = load_talker(a.talker).eval(), load_encoder(a.encoder).eval()
     a.temperature = T.default_temperature if a.temperature is None else a.temperature
     if a.no_box:
@@ -119,19 +140,10 @@ def main(argv=None) -> np.ndarray:
     doc = dict(talker=a.talker, temperature=a.temperature, box=not a.no_box, split=a.split, clips=len(rows),
                posterior_step=r[0], posterior_spread=r[1], prior_step=r[2], prior_spread=r[3], code_step=r[4])
     if a.long:
-        x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
-        me = np.asarray(mel[:min(len(mel), a.long)], np.float32)
-        me = torch.from_numpy(np.resize(me, (a.long, *me.shape[1:])))[None]          # tiled to N frames
-        with torch.no_grad():
-            m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, a.temperature, seed=0, chunk=250)], 1)
-        w = int(round(np.mean([lengths[k] for k in picked])))    # the posterior spread's window: a clip
-        windows = float(np.mean([spread(m[:, i:i + w]) for i in range(0, m.shape[1] - w + 1, w)]))
-        print(f"{a.long} chunked frames: max |m_t| {m[0].norm(dim=-1).max():.2f}, step {step(m):.3f}, spread of the "
-              f"first / last 250 frames {spread(m[:, :250]):.3f} / {spread(m[:, -250:]):.3f}, over {w}-frame windows "
-              f"(the clips' mean length) {windows:.3f}")
-        doc.update(long_frames=a.long, long_max_norm=m[0].norm(dim=-1).max().item(), long_step=step(m),
-                   long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]),
-                   long_window_frames=w, long_spread_clip_windows=windows)
+        doc.update(long_run(T, E, frames, mel, a.long, a.temperature, int(round(np.mean([lengths[k] for k in picked])))))
+        print(f"{a.long} chunked frames: max |m_t| {doc['long_max_norm']:.2f}, step {doc['long_step']:.3f}, spread of "
+              f"the first / last 250 frames {doc['long_spread_first']:.3f} / {doc['long_spread_last']:.3f}, over "
+              f"{doc['long_window_frames']}-frame windows (the clips' mean length) {doc['long_spread_clip_windows']:.3f}")
     if a.profile_seeds:
         doc["step_profile"] = step_profile(T, E, frames, mel, L, a.temperature, a.profile_seeds)
         for band, (p, q) in doc["step_profile"].items():

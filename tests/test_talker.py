@@ -744,6 +744,34 @@ def test_calibrated_temperature_is_recorded_in_the_talkers_json(cfg, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_the_steps_rule_picks_a_temperature_that_walks_like_the_posterior_or_none():
+    """calibrate_temperature's rule ``steps``: the entropy rule's pick is refused when its walk speeds up over time;
+    of the temperatures with varied styles, a stable spread and steps within 30 % of the posterior's, the closest
+    walk wins; bands past the clips' length are compared with the posterior's last band (in frame order, whatever the
+    profile's key order); no such temperature: None."""
+    bench = _benchmark("calibrate_temperature")
+
+    def row(T, h, prior_steps, first=0.3, last=0.3):
+        post = (0.14, 0.14, 0.15, None, None, None)
+        bands = ("1-32", "32-64", "64-128", "128-256", "256-512", "512-960")
+        r = dict(temperature=T, entropy=h, long_spread_first=first, long_spread_last=last,
+                 step_profile={b: (p, q) for b, p, q in sorted(zip(bands, prior_steps, post))})  # as JSON keeps it
+        return {**r, **bench.step_checks(r)}
+
+    fast = row(0.85, 0.93, (0.14, 0.15, 0.20, 0.30, 0.30, 0.30), 0.3, 0.45)  # the entropy rule's pick, speeds up
+    slow = row(0.6, 0.99, (0.09, 0.09, 0.10, 0.11, 0.12, 0.12))           # 36 % under at frames 32-64
+    near = row(0.7, 0.86, (0.13, 0.13, 0.12, 0.13, 0.14, 0.16))
+    nearer = row(0.75, 0.70, (0.14, 0.14, 0.15, 0.15, 0.15, 0.15))        # walks best, styles too uniform
+    assert fast["spread_change"] == pytest.approx(0.5) and slow["band_deviations"][0] == pytest.approx(0.09 / 0.14 - 1)
+    assert len(near["band_deviations"]) == 5 and near["band_deviations"][-1] == pytest.approx(0.16 / 0.15 - 1)
+    rows, h = [slow, near, nearer, fast], 0.934
+    assert bench.choose(rows, h, "entropy") == 0.85
+    assert bench.choose(rows, h, "steps") == 0.7
+    assert bench.choose([slow, fast, nearer], h, "steps") is None
+    with pytest.raises(ValueError, match="unknown rule"):
+        bench.choose(rows, h, "fastest")
+
+
 def test_calibrated_lip_gain_is_recorded_in_the_talkers_json(cfg, tmp_path):
     """benchmarks/calibrate_lip_gain.py --write: the chosen gain and its table go into the metadata beside what is
     there, and load_talker gives it as the default (1 without it)."""
