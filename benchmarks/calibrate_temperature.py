@@ -90,7 +90,7 @@ def step_checks(row: dict, first_band: int = 32) -> dict:
 
 
 def choose(rows: list[dict], h_gt: float, rule: str = "entropy", entropy_tol: float = 0.2, spread_tol: float = 0.15,
-           step_tol: float = 0.3) -> float:
+           step_tol: float = 0.3) -> float | None:
     """The chosen temperature of a calibration table.
 
     ``entropy``: the one whose pooled style entropy is closest to the truth's ``h_gt`` (ties: the higher).

@@ -140,10 +140,11 @@ def main(argv=None) -> np.ndarray:
     doc = dict(talker=a.talker, temperature=a.temperature, box=not a.no_box, split=a.split, clips=len(rows),
                posterior_step=r[0], posterior_spread=r[1], prior_step=r[2], prior_spread=r[3], code_step=r[4])
     if a.long:
-        doc.update(long_run(T, E, frames, mel, a.long, a.temperature, int(round(np.mean([lengths[k] for k in picked])))))
+        w = int(round(np.mean([lengths[k] for k in picked])))    # the posterior spread's window: a clip
+        doc.update(long_run(T, E, frames, mel, a.long, a.temperature, w))
         print(f"{a.long} chunked frames: max |m_t| {doc['long_max_norm']:.2f}, step {doc['long_step']:.3f}, spread of "
               f"the first / last 250 frames {doc['long_spread_first']:.3f} / {doc['long_spread_last']:.3f}, over "
-              f"{doc['long_window_frames']}-frame windows (the clips' mean length) {doc['long_spread_clip_windows']:.3f}")
+              f"{w}-frame windows (the clips' mean length) {doc['long_spread_clip_windows']:.3f}")
     if a.profile_seeds:
         doc["step_profile"] = step_profile(T, E, frames, mel, L, a.temperature, a.profile_seeds)
         for band, (p, q) in doc["step_profile"].items():
