@@ -3,7 +3,7 @@ set.
 
     python benchmarks/motion_smoothness.py [--talker styletalker/weights/talker_default]
         [--encoder styletalker/weights/encoder_default] [--data data/cache/default] [--clips 8]
-        [--temperature T] [--long 0] [--no-box] [--split test|val] [--profile-seeds 8]
+        [--temperature T] [--long 0] [--no-box] [--split test|val] [--profile-seeds 8] [--by-style 3]
 
 For --clips clips spread over the split (``--split``, test by default): the posterior mean m_t of the clip's Enc_I codes
 (motion-controllable mode) and one prior sample for the clip's audio (audio-driven mode, seed 0, at the talker's
@@ -26,6 +26,9 @@ its last bands are empty). The prior is fitted on training windows of ``window``
 whose step grows past that length moves faster than any head it was fitted to (session 25: 0.14 in the first 32
 frames, 0.27-0.32 after 64, against the posterior's 0.14-0.16). ``--split val`` measures on the validation split,
 where a choice between priors is made.
+``--by-style S`` also draws S prior samples for each measured clip and sets their per-clip mean steps beside the
+posterior's per-clip steps grouped by the clip's true style (10th, 50th and 90th percentiles), with the share of samples
+as slow as the still clips (session 26: real still clips step 0.06-0.10, the shipped flow's samples 0.10-0.18).
 ``--no-box`` samples without the motion box (``TalkerConfig.prior_box`` = 0): the prior's dynamics alone, which is
 where a runaway shows (session 18).
 """
@@ -95,6 +98,18 @@ def long_run(T, E, frames, mel, n: int, temperature: float, window: int) -> dict
                 long_window_frames=window, long_spread_clip_windows=windows)
 
 
+def style_steps(posterior: dict, prior: list) -> dict:
+    """Per-clip mean steps summarised (n, 10th percentile, median, 90th percentile): the posterior's for each true
+    style, the prior samples' pooled, and the share of prior samples that step no more than the still clips' 90th
+    percentile (session 26: the priors draw a narrower range of per-clip speeds than the data, and few still ones)."""
+    q = lambda v: [len(v), *(float(np.percentile(v, p)) for p in (10, 50, 90))]     # noqa: E731
+    out = {f"posterior_{k}": q(v) for k, v in sorted(posterior.items())}
+    out["prior"] = q(prior)
+    if "still" in posterior:
+        out["prior_share_as_slow_as_still"] = float(np.mean(np.array(prior) <= np.percentile(posterior["still"], 90)))
+    return out
+
+
 def steps(m: torch.Tensor) -> np.ndarray:
     """|m_t - m_(t-1)| for t = 1..T-1 of a sequence [1, T, D]: [T - 1]."""
     return (m[0, 1:] - m[0, :-1]).norm(dim=-1).numpy()
@@ -114,6 +129,8 @@ def main(argv=None) -> np.ndarray:
     ap.add_argument("--split", default="test", choices=["test", "val"], help="the clips and audio measured")
     ap.add_argument("--profile-seeds", type=int, default=0, metavar="S", help="also the step profile over time of S "
                     "prior samples of 960 frames against the posterior's (0: no)")
+    ap.add_argument("--by-style", type=int, default=0, metavar="S", help="also the per-clip step of the posterior by "
+                    "the clip's true style against S prior samples per clip (0: no)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -124,15 +141,23 @@ def main(argv=None) -> np.ndarray:
     if a.no_box:
         T.prior.cfg = dataclasses.replace(T.prior.cfg, prior_box=0.0)
     rows, picked = [], range(0, len(lengths), max(1, len(lengths) // a.clips))[:a.clips]
+    by_style = dict(posterior={}, prior=[])
+    if a.by_style:
+        from generation_bars import clip_styles
+        styles = clip_styles(a.data, a.split)
     for k in picked:
         x = torch.from_numpy(np.array(frames[L[k]:L[k + 1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
         me = torch.from_numpy(np.array(mel[L[k]:L[k + 1]], np.float32))[None]
         with torch.no_grad():
             ws = encode(E, x)[None]
             mp = T.motion_of(ws)
-            mq, _ = T.prior.sample(T.audio(me), T.e_ref(ws[:, 0]), a.temperature, None,
-                                   torch.Generator().manual_seed(0))
-        rows.append((step(mp), spread(mp), step(mq), spread(mq), step(ws)))
+            a_k, e_k = T.audio(me), T.e_ref(ws[:, 0])
+            mq = [T.prior.sample(a_k, e_k, a.temperature, None, torch.Generator().manual_seed(s))[0]
+                  for s in range(max(1, a.by_style))]
+        rows.append((step(mp), spread(mp), step(mq[0]), spread(mq[0]), step(ws)))
+        if a.by_style:
+            by_style["posterior"].setdefault(styles[k], []).append(step(mp))
+            by_style["prior"] += [step(m) for m in mq]
     r = np.mean(rows, 0)
     box = ", no box" if a.no_box else ""
     print(f"{a.talker} (temperature {a.temperature:g}{box}): posterior step {r[0]:.3f} / spread {r[1]:.3f}; prior "
@@ -149,6 +174,10 @@ def main(argv=None) -> np.ndarray:
         doc["step_profile"] = step_profile(T, E, frames, mel, L, a.temperature, a.profile_seeds)
         for band, (p, q) in doc["step_profile"].items():
             print(f"frames {band}: prior step {p:.3f}, posterior step " + ("-" if q is None else f"{q:.3f}"))
+    if a.by_style:
+        doc["by_style"] = style_steps(by_style["posterior"], by_style["prior"])
+        for name, q in doc["by_style"].items():
+            print(f"per-clip step, {name}: {q}")
     if a.json:
         from styletalker.data.format import atomic_write_json
         atomic_write_json(a.json, {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in doc.items()})

@@ -772,6 +772,19 @@ def test_the_steps_rule_picks_a_temperature_that_walks_like_the_posterior_or_non
         bench.choose(rows, h, "fastest")
 
 
+def test_style_steps_sets_the_priors_per_clip_speeds_beside_each_true_styles():
+    """motion_smoothness --by-style: percentiles per true style and for the prior's samples, and the share of samples
+    no faster than the still clips' 90th percentile."""
+    q = _benchmark("motion_smoothness").style_steps
+    still, nodding = list(np.linspace(0.05, 0.10, 11)), [0.2, 0.25]
+    out = q({"still": still, "nodding": nodding}, [0.06, 0.12, 0.2, 0.3])
+    assert out["posterior_still"][0] == 11 and out["posterior_still"][2] == pytest.approx(0.075)
+    assert out["posterior_still"][3] == pytest.approx(0.095) and out["prior"][0] == 4
+    assert out["prior_share_as_slow_as_still"] == 0.25 and set(out) == {"posterior_nodding", "posterior_still", "prior",
+                                                                          "prior_share_as_slow_as_still"}
+    assert "prior_share_as_slow_as_still" not in q({"nodding": nodding}, [0.1])
+
+
 def test_calibrated_lip_gain_is_recorded_in_the_talkers_json(cfg, tmp_path):
     """benchmarks/calibrate_lip_gain.py --write: the chosen gain and its table go into the metadata beside what is
     there, and load_talker gives it as the default (1 without it)."""
