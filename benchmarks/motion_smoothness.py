@@ -62,12 +62,11 @@ BANDS = ((1, 32), (32, 64), (64, 128), (128, 256), (256, 512), (512, 960))
 def step_profile(T, E, frames, mel, L, temperature: float, seeds: int, n: int = 960) -> dict:
     """{"a-b": (the prior's mean step, the posterior's or None)} over the frame bands :data:`BANDS` (module
     docstring): steps m_t - m_(t-1) for t in [a, b)."""
-    tensor = lambda f: torch.from_numpy(np.array(f)).permute(0, 3, 1, 2).float() / 127.5 - 1     # noqa: E731
     me = torch.from_numpy(np.asarray(mel[:n], np.float32))[None]
-    ref = encode(E, tensor(frames[:1]))
+    ref = encode(E, np.array(frames[:1]))                               # encode takes uint8 [N, R, R, 3] as cached
     prior = np.mean([steps(torch.cat([m for _, m in sample_motion(T, ref, me, temperature, seed=s, chunk=250)], 1))
                      for s in range(seeds)], 0)
-    post = [steps(T.motion_of(encode(E, tensor(frames[L[k]:L[k + 1]]))[None])) for k in range(len(L) - 1)]
+    post = [steps(T.motion_of(encode(E, np.array(frames[L[k]:L[k + 1]]))[None])) for k in range(len(L) - 1)]
     out = {}
     for a, b in BANDS:
         q = [x[a - 1:b - 1] for x in post if len(x) >= a]
@@ -88,10 +87,10 @@ def long_run(T, E, frames, mel, n: int, temperature: float, window: int) -> dict
     """One prior sample of ``n`` frames in 250-frame chunks with the state carried (seed 0; the split's audio, tiled;
     its first frame as the reference), as ``styletalker generate`` samples long audio: its largest |m_t|, its step, the
     spread of its first and last 250 frames, and its mean spread over consecutive ``window``-frame windows."""
-    x = torch.from_numpy(np.array(frames[:1])).permute(0, 3, 1, 2).float() / 127.5 - 1
     me = np.asarray(mel[:min(len(mel), n)], np.float32)
     me = torch.from_numpy(np.resize(me, (n, *me.shape[1:])))[None]                    # tiled to n frames
-    m = torch.cat([m for _, m in sample_motion(T, encode(E, x), me, temperature, seed=0, chunk=250)], 1)
+    ref = encode(E, np.array(frames[:1]))                               # encode takes uint8 [N, R, R, 3] as cached
+    m = torch.cat([m for _, m in sample_motion(T, ref, me, temperature, seed=0, chunk=250)], 1)
     windows = float(np.mean([spread(m[:, i:i + window]) for i in range(0, m.shape[1] - window + 1, window)]))
     return dict(long_frames=n, long_max_norm=m[0].norm(dim=-1).max().item(), long_step=step(m),
                 long_spread_first=spread(m[:, :250]), long_spread_last=spread(m[:, -250:]),
@@ -146,10 +145,9 @@ def main(argv=None) -> np.ndarray:
         from generation_bars import clip_styles
         styles = clip_styles(a.data, a.split)
     for k in picked:
-        x = torch.from_numpy(np.array(frames[L[k]:L[k + 1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
         me = torch.from_numpy(np.array(mel[L[k]:L[k + 1]], np.float32))[None]
         with torch.no_grad():
-            ws = encode(E, x)[None]
+            ws = encode(E, np.array(frames[L[k]:L[k + 1]]))[None]
             mp = T.motion_of(ws)
             a_k, e_k = T.audio(me), T.e_ref(ws[:, 0])
             mq = [T.prior.sample(a_k, e_k, a.temperature, None, torch.Generator().manual_seed(s))[0]

@@ -439,7 +439,10 @@ class PriorStage:
     rule then chose (0.6) they were 0.6-0.9 of the posterior's, and on the test split audio-driven LSE-C fell under
     its bar and the pose Frechet distance rose (docs/benchmarks.md, issue 7, session 25), so it was not shipped;
     with ``edge_step_z`` 3.5 the steps at 0.85 matched the posterior's, but the calibrated temperature was 0.6
-    again, where they fell 31 % under it on validation (the same section).
+    again, where they fell 31 % under it on validation (the same section). Session 26 chose temperatures by steps and
+    styles together (``benchmarks/calibrate_temperature.py --rule steps``): two more seeds of that fine-tune, and a
+    first fit with the step part, had no temperature where both matched the data; where the steps did, almost no
+    sample was still (the same section).
     """
 
     def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
