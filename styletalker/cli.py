@@ -480,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--raw-inputs", action="store_true", help="prior: the GRU reads m_(t-1), a_t and e_ref as they "
                    "are, without the last step m_(t-1) - m_(t-2) and without standardising them (the priors before "
                    "session 17)")
+    s.add_argument("--style-dim", type=int, default=0, help="prior: dimensions of a per-sample style latent the "
+                   "GRU reads, drawn once per video (default 0: none; styletalker/talker/prior.py)")
     s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
                    "fine-tuning); distill: continue from this student instead of pruning the teacher; sync, "
                    "evaluator: fine-tune this saved network")

@@ -155,6 +155,59 @@ def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, pr
         net.prior.sample(a, e, temperature=0.0)
 
 
+def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
+    """A prior with a style latent c (session 27): c ~ N(0, I) is drawn once per sample and carried across chunks,
+    the GRU reads it every frame, log_prob is the one-sample ELBO spread over the frames (free bits as a floor on
+    each dimension's batch-mean KL), and a style prior started from a base without one (``base_prior_state``: zero
+    columns for c) has the base's density wherever q(c | m) is N(0, I)."""
+    from styletalker.talker.train_prior import base_prior_state
+    torch.manual_seed(0)
+    base_cfg = dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_step_input=True, prior_input_norm=True)
+    net = Talker(dataclasses.replace(base_cfg, prior_style=2))
+    for i, part in enumerate((net.prior.cell, net.prior.head, net.prior.style_net)):
+        _randomise(part, 4 + i)
+    ws_ref, _, mel = _inputs(cfg)
+    a, e = net.audio(mel), net.e_ref(ws_ref)
+    with torch.no_grad():
+        m1, st = net.prior.sample(a, e, gen=torch.Generator().manual_seed(7))
+        g = torch.Generator().manual_seed(7)
+        c1, st1 = net.prior.sample(a[:, :2], e, gen=g)
+        c2, st2 = net.prior.sample(a[:, 2:], e, state=st1, gen=g)
+        assert torch.allclose(torch.cat([c1, c2], 1), m1, atol=1e-6)
+        assert st["c"].shape == (B, 2) and torch.equal(st1["c"], st2["c"]) and torch.equal(st["c"], st2["c"])
+        # the GRU reads c: another style, the same noise, other motion
+        other = dict(net.prior.init_state(B), c=st["c"] + 1.0)
+        m3, _ = net.prior.sample(a, e, state=other, gen=torch.Generator().manual_seed(7))
+        assert not torch.allclose(m3, m1, atol=1e-4)
+        # log_prob: log p(m | c, a, e) at one c ~ q(c | m), minus KL(q || N(0, I)) / T
+        m = m1
+        lp = net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3))
+        mu, log_sigma = net.prior.style_posterior(m)
+        c = mu + log_sigma.exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+        h = net.prior.contexts(m, a, e, c=c)
+        x = m - net.prior.anchor(net.prior.previous(m))
+        cond = net.prior.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(B, T)
+        kl = kl_gaussian(mu, log_sigma, torch.zeros_like(mu), torch.zeros_like(mu))
+        assert torch.allclose(lp, cond - kl[:, None] / T, atol=1e-5)
+        # a floor of 50 nats per dimension is above every batch-mean KL here: the KL counts as exactly 2 x 50
+        floored = net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3), free_bits=50.0)
+        assert torch.allclose(floored, cond - 100.0 / T, atol=1e-4)
+    # started from a base without c, with q(c | m) = N(0, I) (KL 0): the base's density, whatever c is drawn
+    base = Talker(base_cfg)
+    for i, part in enumerate((base.prior.cell, base.prior.head)):
+        _randomise(part, 8 + i)
+    start = base_prior_state(base, net.cfg)
+    assert start["cell.weight_ih"].shape == net.prior.cell.weight_ih.shape
+    net.prior.load_state_dict(start, strict=False)
+    with torch.no_grad():
+        net.prior.style_net[-1].weight.zero_()
+        net.prior.style_net[-1].bias.zero_()
+        assert torch.allclose(net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(5)),
+                              base.prior.log_prob(m, a, e), atol=1e-5)
+    with pytest.raises(ValueError, match="prior_input_norm"):
+        Talker(dataclasses.replace(cfg, prior="flow", prior_style=2))
+
+
 @pytest.mark.parametrize("prior", ["gaussian", "flow"])
 def test_a_residual_prior_models_the_step_from_its_anchor(cfg, prior):
     """log p(m_t | h_t) of a residual prior is its conditional density at m_t - b_t, b_t = (1 - k) m_(t-1) (a shift:
@@ -848,15 +901,17 @@ def _walk_codes(windows, cfg):
     return walk.numpy().astype(np.float16)
 
 
-@pytest.mark.parametrize("residual,target,step", [(False, "sample", False), (True, "mean", True)])  # session 9's, 17's
-def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target, step):
+@pytest.mark.parametrize("residual,target,step,style", [(False, "sample", False, 0), (True, "mean", True, 0),
+                                                       (True, "mean", True, 2)])   # session 9's, 17's, 27's
+def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, tmp_path, residual, target, step,
+                                                            style):
     from styletalker.data.dataset import ClipWindows
     from styletalker.talker.train import PriorStage, motion_nll, talker_train_config
     windows = ClipWindows(small_dataset, "train", window=8)
     codes = _walk_codes(windows, cfg)
     torch.manual_seed(0)
     net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target,
-                                     prior_step_input=step, prior_input_norm=step))
+                                     prior_step_input=step, prior_input_norm=step, prior_style=style))
     _randomise(net.posterior, 3)
     frozen = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("prior.")}
     tcfg = talker_train_config("quick", batch=8, window=8)

@@ -68,19 +68,20 @@ class Talker(nn.Module):
                     kl=kl_monte_carlo(m, mu, log_sigma, log_p))
 
     def motion_log_prob(self, ws_ref: torch.Tensor, mel: torch.Tensor, ws_video: torch.Tensor,
-                        gen: torch.Generator | None = None) -> torch.Tensor:
+                        gen: torch.Generator | None = None, free_bits: float = 0.0) -> torch.Tensor:
         """The prior's fit to a clip's motion: log p(m_t | m_<t, a, e_ref) at m ~ q(m | ws_video), or at q's mean where
         ``cfg.prior_target`` is "mean", [B, T]. Differentiable in the prior only (the posterior sample and the
         features are taken without gradient).
 
         The mean is the trajectory the posterior infers, and what motion-controllable mode feeds the manipulation
         module; a sample adds q's noise, drawn independently per frame, which a prior fitted to it learns as spread
-        and reproduces as frame-to-frame jitter (session 10, docs/benchmarks.md)."""
+        and reproduces as frame-to-frame jitter (session 10, docs/benchmarks.md). For a prior with a style latent this
+        is its ELBO per frame (``free_bits``: :meth:`~styletalker.talker.prior.ARPrior.log_prob`)."""
         with torch.no_grad():
             a, e_ref = self.audio(mel), self.e_ref(ws_ref)
             mu, log_sigma = self.posterior(ws_video, ws_ref)
             m = mu if self.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
-        return self.prior.log_prob(m, a, e_ref)
+        return self.prior.log_prob(m, a, e_ref, gen=gen, free_bits=free_bits)
 
     @torch.no_grad()
     def motion_of(self, ws_motion: torch.Tensor, ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:

@@ -48,6 +48,8 @@ class TalkerConfig:
     prior_input_norm: bool = False  # the prior's GRU reads its inputs standardised by training statistics (prior.py)
     prior_box: float = 4.0         # sampled m_t kept within in_mean +- prior_box * in_std per dimension (0: off;
                                    # needs prior_input_norm's statistics; prior.py, session 18)
+    prior_style: int = 0           # dimensions of a per-sample style latent c the prior's GRU reads (0: none;
+                                   # needs prior_input_norm; prior.py, session 27)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
     reset_mouth: bool = False      # the manipulation starts from W+_ref with its mouth (the posterior's mouth_basis
                                    # directions) closed, so the audio path draws the whole mouth instead of adding

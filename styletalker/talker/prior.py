@@ -53,6 +53,18 @@ per feature, with the statistics measured on the training windows before the fit
 by three orders of magnitude on the shipped talker: e_ref has an rms of 13.1, m_t 0.21, a_t 0.02. The identity
 features saturated a third of the GRU's units and the audio was too faint to matter, so the prior could not learn
 from its history or the speech what the next step should be.
+
+A per-sample style latent (``TalkerConfig.prior_style`` = C dimensions, session 27; off in the shipped priors): the
+GRU also reads c ~ N(0, I), drawn once per video and kept across its chunks,
+
+    h_t = GRU(h_(t-1), [standardised inputs, c]),   p(m | a, e_ref) = integral of N(c; 0, I) p(m | c, a, e_ref) dc
+
+so the speaking style (still, nodding, turning) can be chosen once for a whole sample instead of being inferred, frame
+by frame, from the prior's own last steps, which its sampling noise inflates (session 26: the priors' per-sample
+speeds spanned a narrower range than the data's, and long samples sped up). It is fitted as a small VAE inside the
+prior stage: q(c | m) reads a training window's mean, spread and mean step per motion dimension
+(:meth:`ARPrior.style_posterior`), and :meth:`ARPrior.log_prob` returns the ELBO, so held-out NLLs of such a prior
+are upper bounds. Free bits keep the fit from ignoring c (:meth:`ARPrior.log_prob`).
 """
 from __future__ import annotations
 
@@ -116,11 +128,19 @@ class ARPrior(nn.Module):
         self.step_input = cfg.prior_step_input
         # the GRU's input: [m_(t-1), a_t, e_ref] and, with step_input, the last step last (module docstring)
         n_in = cfg.motion_dim * (2 if self.step_input else 1) + cfg.audio_dim + self.ref_dim
-        self.cell = nn.GRUCell(n_in, cfg.hidden)
         self.input_norm = cfg.prior_input_norm
+        self.style_dim = cfg.prior_style
+        if self.style_dim and not (self.input_norm and self.step_input):
+            raise ValueError("a style latent (prior_style > 0) needs prior_input_norm and prior_step_input: its "
+                             "encoder reads the window's motion and steps standardised")
+        # the style latent c comes after the standardised inputs: it is N(0, I) already (module docstring)
+        self.cell = nn.GRUCell(n_in + self.style_dim, cfg.hidden)
         if self.input_norm:             # per-feature mean and std of the raw input, set by fit_prior_inputs
             self.register_buffer("in_mean", torch.zeros(n_in))
             self.register_buffer("in_std", torch.ones(n_in))
+        if self.style_dim:              # q(c | a window's motion): from its mean, spread and mean step per dimension
+            self.style_net = nn.Sequential(nn.Linear(3 * cfg.motion_dim, cfg.hidden), nn.LeakyReLU(0.2),
+                                           nn.Linear(cfg.hidden, 2 * self.style_dim))
 
     def init_state(self, batch: int, device=None) -> dict:
         """The state before the first frame: h = 0 and m_0 = m_(-1) = 0 (the resting pose)."""
@@ -136,24 +156,46 @@ class ARPrior(nn.Module):
         parts = [prev, a, e_ref] + ([STEP_GAIN * (prev - prev2)] if self.step_input else [])
         return torch.cat(parts, -1)
 
-    def cell_input(self, prev, prev2, a, e_ref) -> torch.Tensor:
-        """:meth:`raw_input`, standardised where the config says so: what the GRU reads."""
+    def cell_input(self, prev, prev2, a, e_ref, c: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`raw_input`, standardised where the config says so, then the style latent c [..., C] where the
+        prior has one (None: c = 0, the style prior's mean): what the GRU reads."""
         x = self.raw_input(prev, prev2, a, e_ref)
-        return (x - self.in_mean) / self.in_std if self.input_norm else x
+        x = (x - self.in_mean) / self.in_std if self.input_norm else x
+        if not self.style_dim:
+            return x
+        c = x.new_zeros(self.style_dim) if c is None else c
+        return torch.cat([x, c.expand(*x.shape[:-1], self.style_dim)], -1)
 
     def teacher_inputs(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None,
-                       raw: bool = False) -> torch.Tensor:
-        """The GRU's input at every t under teacher forcing (m_(t-1), m_(t-2) from m): [B, T, inputs]."""
+                       raw: bool = False, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The GRU's input at every t under teacher forcing (m_(t-1), m_(t-2) from m; c [B, C] the style latent):
+        [B, T, inputs]. ``raw``: before standardisation, without c."""
         state = state or self.init_state(a.shape[0], a.device)
         prev = self.previous(m, state)
         prev2 = self.previous(prev, dict(m=state.get("m2", torch.zeros_like(state["m"]))))
-        return (self.raw_input if raw else self.cell_input)(prev, prev2, a, e_ref[:, None])
+        if raw:
+            return self.raw_input(prev, prev2, a, e_ref[:, None])
+        return self.cell_input(prev, prev2, a, e_ref[:, None], None if c is None else c[:, None])
 
-    def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
-                 ) -> torch.Tensor:
-        """h_t for every t under teacher forcing (m_{t-1} from m): [B, T, hidden]."""
+    def style_features(self, m: torch.Tensor) -> torch.Tensor:
+        """What q(c | m) reads of a window's motion m [B, T, M] (T >= 2): per dimension, the mean and spread of m_t
+        and the mean size of its steps, each standardised by the training statistics the GRU's inputs use: [B, 3M]."""
+        M = self.cfg.motion_dim
+        z = (m - self.in_mean[:M]) / self.in_std[:M]
+        step = STEP_GAIN * (m[:, 1:] - m[:, :-1]) / self.in_std[-M:]
+        return torch.cat([z.mean(1), z.std(1), step.abs().mean(1)], -1)
+
+    def style_posterior(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(c | m) = N(mu, sigma^2) for a window's motion m [B, T, M]: (mu, log_sigma) [B, C] each."""
+        mu, log_sigma = self.style_net(self.style_features(m)).chunk(2, -1)
+        return mu, log_sigma.clamp(-7.0, 2.0)
+
+    def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None,
+                 c: torch.Tensor | None = None) -> torch.Tensor:
+        """h_t for every t under teacher forcing (m_{t-1} from m; c [B, C] the style latent, where the prior has
+        one: None means 0): [B, T, hidden]."""
         state = state or self.init_state(a.shape[0], a.device)
-        x = self.teacher_inputs(m, a, e_ref, state)
+        x = self.teacher_inputs(m, a, e_ref, state, c=c)
         h, hs = state["h"], []
         for t in range(a.shape[1]):
             h = self.cell(x[:, t], h)
@@ -171,12 +213,26 @@ class ARPrior(nn.Module):
             return torch.zeros_like(prev)
         return prev * torch.sigmoid(-self.pull)                             # 1 - sigmoid(p) = sigmoid(-p)
 
-    def log_prob(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None
-                 ) -> torch.Tensor:
-        """log p(m_t | m_<t, a_<=t, e_ref): m [B, T, M], a [B, T, A], e_ref [B, E] -> [B, T]."""
-        h = self.contexts(m, a, e_ref, state)
+    def log_prob(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None,
+                 gen: torch.Generator | None = None, free_bits: float = 0.0) -> torch.Tensor:
+        """log p(m_t | m_<t, a_<=t, e_ref): m [B, T, M], a [B, T, A], e_ref [B, E] -> [B, T].
+
+        With a style latent (module docstring) the exact value is an integral over c, so this returns the ELBO
+        spread evenly over the frames: log p(m_t | m_<t, c, a, e_ref) at one c ~ q(c | m) (drawn from ``gen``)
+        minus KL(q(c | m) || N(0, I)) / T, whose sum over t is at most log p(m | a, e_ref). ``free_bits`` > 0
+        (training only) counts each dimension's KL, averaged over the batch, as at least that many nats, so the fit
+        cannot make c carry nothing (a gradient reaches q only where it is above)."""
+        c = kl = None
+        if self.style_dim:
+            mu, log_sigma = self.style_posterior(m)
+            c = reparameterise(mu, log_sigma, gen)
+            kl = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 1) - log_sigma                   # [B, C], KL to N(0, I)
+            if free_bits > 0:
+                kl = torch.where(kl.mean(0) > free_bits, kl, torch.full_like(kl, free_bits))
+        h = self.contexts(m, a, e_ref, state, c)
         x = m - self.anchor(self.previous(m, state))
-        return self.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(m.shape[:2])
+        lp = self.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(m.shape[:2])
+        return lp if kl is None else lp - kl.sum(-1, keepdim=True) / m.shape[1]
 
     @torch.no_grad()
     def sample(self, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
@@ -198,24 +254,37 @@ class ARPrior(nn.Module):
         state = state or self.init_state(B, a.device)
         h, prev, out = state["h"], state["m"], []
         prev2 = state.get("m2", torch.zeros_like(prev))
+        c = self.draw_style(state, gen)
         limits = self.motion_box() if box else None
-        seen = dict(h=[], m=[], m2=[])
+        seen = dict(h=[], m=[], m2=[]) | (dict(c=[]) if c is not None else {})
         for t in range(T):
-            for k, v in (("h", h), ("m", prev), ("m2", prev2)):
-                seen[k].append(v)
-            h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref), h)
+            for k, v in (("h", h), ("m", prev), ("m2", prev2), ("c", c)):
+                if k in seen:
+                    seen[k].append(v)
+            h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref, c), h)
             x = self.conditional_sample(h, temperature, gen)
             prev, prev2 = self.anchor(prev) + x, prev
             if limits is not None:
                 prev = torch.minimum(torch.maximum(prev, limits[0]), limits[1])
             out.append(prev)
-        return torch.stack(out, 1), dict(h=h, m=prev, m2=prev2), {k: torch.stack(v, 1) for k, v in seen.items()}
+        after = dict(h=h, m=prev, m2=prev2) | (dict(c=c) if c is not None else {})
+        return torch.stack(out, 1), after, {k: torch.stack(v, 1) for k, v in seen.items()}
+
+    def draw_style(self, state: dict, gen: torch.Generator | None = None) -> torch.Tensor | None:
+        """The style latent c [B, C] a sample keeps for its whole length: the state's (a later chunk of the same
+        video), else drawn from N(0, I), at every temperature (the temperature scales the per-frame noise, not the
+        choice of style); None for a prior without one."""
+        if not self.style_dim:
+            return None
+        if state.get("c") is not None:
+            return state["c"]
+        return standard_normal(state["m"].new_empty(state["m"].shape[0], self.style_dim), gen)
 
     def step_from(self, seen: dict, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0,
                   gen: torch.Generator | None = None) -> torch.Tensor:
         """One differentiable sampling step from given states (``seen`` of :meth:`walk`, flattened to [N, .] with
         a [N, A], e_ref [N, E]): m_t [N, M]. Gradient reaches the GRU's last step, the head, the flow and the pull."""
-        h = self.cell(self.cell_input(seen["m"], seen["m2"], a, e_ref), seen["h"])
+        h = self.cell(self.cell_input(seen["m"], seen["m2"], a, e_ref, seen.get("c")), seen["h"])
         return self.anchor(seen["m"]) + self.conditional_sample(h, temperature, gen)
 
     def motion_box(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -267,7 +336,8 @@ class GaussianARPrior(ARPrior):
         return mu, log_sigma.clamp(-7, 2)
 
     def distribution(self, m, a, e_ref, state=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, log sigma) of p(m_t | m_<t, a, e_ref) for every t: [B, T, M] each."""
+        """(mu, log sigma) of p(m_t | m_<t, a, e_ref) for every t (at c = 0 for a prior with a style latent): [B, T, M]
+        each."""
         mu, log_sigma = self.params(self.contexts(m, a, e_ref, state))
         return mu + self.anchor(self.previous(m, state)), log_sigma
 

@@ -104,6 +104,7 @@ class TalkerTrainConfig:
     edge_every: int = 4        # the edge term on every this many steps
     edge_step: float = 0.0     # its step part: the walk's steps beyond edge_step_z of the data's (session 25; 0: off)
     edge_step_z: float = 2.5   # where that edge is, in standard deviations of the posterior's frame-to-frame steps
+    style_free_bits: float = 0.5  # a style latent's free bits, nats per dimension and window (prior.py; session 27)
     seed: int = 0
 
 
@@ -495,7 +496,8 @@ class PriorStage:
 
     def step(self, i: int) -> dict[str, float]:
         b = sample_windows(self.ds, self.codes, self.starts, self.cfg, self.gen, self.device, with_frames=False)
-        terms = dict(nll=-self.net.motion_log_prob(b["ref"], b["mel"], b["codes"], self.gen).mean())
+        terms = dict(nll=-self.net.motion_log_prob(b["ref"], b["mel"], b["codes"], self.gen,
+                                                   free_bits=self.cfg.style_free_bits).mean())
         if self.edge > 0 and i % self.cfg.edge_every == 0:
             terms["edge"] = self.edge_term()
         loss = terms["nll"] + self.edge * terms.get("edge", 0.0)
@@ -511,9 +513,10 @@ def motion_nll(talker: Talker, windows: ClipWindows, codes: np.ndarray, window: 
                seed: int = 0) -> float:
     """Held-out fit of a prior: mean -log p(m_t | m_<t, a, W+_ref) per frame (nats) at the motion it was fitted to
     (``talker.cfg.prior_target``: ``samples`` draws m ~ q(m | codes of the clip), or q's mean, one pass), over every
-    non-overlapping window of every clip (the first frame of the clip is the reference)."""
+    non-overlapping window of every clip (the first frame of the clip is the reference). For a prior with a style
+    latent, an upper bound: the ELBO's, at ``samples`` draws of c ~ q(c | m) (:meth:`ARPrior.log_prob`)."""
     gen = torch.Generator().manual_seed(seed)
-    samples = 1 if talker.cfg.prior_target == "mean" else samples
+    samples = 1 if talker.cfg.prior_target == "mean" and not talker.cfg.prior_style else samples
     lengths = np.asarray(windows.index["lengths"])
     total, n = 0.0, 0
     for ci, L in enumerate(lengths):

@@ -28,10 +28,19 @@ def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
 def base_prior_state(vae, cfg) -> dict:
     """The base talker's prior weights for a prior of config ``cfg`` to start from: all of them where the GRU reads
     the same inputs; where ``cfg`` changes them (the last step, standardisation: ``prior.py``), the GRU and the head
-    read other numbers than the base's did, so those start fresh and only the rest (the residual pull) is kept."""
+    read other numbers than the base's did, so those start fresh and only the rest (the residual pull) is kept. A
+    style latent that the base lacks (``prior_style``) adds GRU inputs whose weights start at 0."""
+    import torch
+
     state = vae.prior.state_dict()
     if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
-        state = {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
+        return {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
+    extra = cfg.prior_style - vae.cfg.prior_style
+    if extra > 0:          # a style latent the base lacks: its GRU columns start at 0, so the fit starts at the base
+        w = state["cell.weight_ih"]
+        state["cell.weight_ih"] = torch.cat([w, w.new_zeros(w.shape[0], extra)], 1)
+    elif extra < 0:
+        state = {k: v for k, v in state.items() if not k.startswith(("cell.", "head.", "style_net."))}
     return state
 
 
@@ -61,6 +70,9 @@ def train_prior(args) -> None:
     set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
     dev = pick_device(args.device)
     kind = args.prior or "flow"
+    if args.style_dim < 0 or (args.style_dim and args.raw_inputs):
+        raise StyletalkerError(f"--style-dim {args.style_dim}: give 0 (none) or a positive number of dimensions, "
+                               f"without --raw-inputs (the style encoder reads the standardised inputs)")
     base = pathlib.Path(args.talker or pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}")
     if not base.with_suffix(".json").exists():
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
@@ -70,7 +82,8 @@ def train_prior(args) -> None:
     tcfg = talker_train_config(prof, **{**sizes, **set_over, **over})
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
     cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
-                              prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs)
+                              prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs,
+                              prior_style=args.style_dim)
     torch.manual_seed(tcfg.seed)        # the fresh parts (the flow; the GRU and head where the inputs changed)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
@@ -79,7 +92,8 @@ def train_prior(args) -> None:
     # seed (they are built before the flow), so equal steps compare them fairly
     start = base_prior_state(vae, cfg)
     missing, _ = net.prior.load_state_dict(start, strict=False)
-    fresh = ("flow.", "pull", "in_mean", "in_std") + (() if "cell.weight_ih" in start else ("cell.", "head."))
+    fresh = ("flow.", "pull", "in_mean", "in_std", "style_net.") + \
+        (() if "cell.weight_ih" in start else ("cell.", "head."))
     lacking = sorted(k for k in missing if not k.startswith(fresh))                    # those may be new here
     if lacking:
         raise StyletalkerError(f"the base talker's prior lacks {lacking}: is {base} a trained talker?")
