@@ -208,6 +208,24 @@ def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
         Talker(dataclasses.replace(cfg, prior="flow", prior_style=2))
 
 
+def test_step_noise_reaches_only_the_last_step_and_only_in_training(cfg):
+    """The prior stage's step noise (session 27) is added to the standardised last step the GRU reads, from the
+    stage's generator, while the prior trains; in eval mode (sampling, held-out NLL) the input is exact."""
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_step_input=True,
+                                     prior_input_norm=True))
+    M = cfg.motion_dim
+    prev, prev2 = torch.randn(B, M), torch.randn(B, M)
+    a, e = torch.randn(B, cfg.audio_dim), torch.randn(B, net.prior.ref_dim)
+    exact = net.prior.eval().cell_input(prev, prev2, a, e)
+    net.prior.step_noise, net.prior.noise_gen = 0.5, torch.Generator().manual_seed(1)
+    assert torch.equal(net.prior.cell_input(prev, prev2, a, e), exact)                  # eval: no noise
+    noisy = net.prior.train().cell_input(prev, prev2, a, e)
+    assert torch.equal(noisy[:, :-M], exact[:, :-M])
+    drawn = 0.5 * torch.randn(B, M, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(noisy[:, -M:] - exact[:, -M:], drawn, atol=1e-6)
+
+
 @pytest.mark.parametrize("prior", ["gaussian", "flow"])
 def test_a_residual_prior_models_the_step_from_its_anchor(cfg, prior):
     """log p(m_t | h_t) of a residual prior is its conditional density at m_t - b_t, b_t = (1 - k) m_(t-1) (a shift:

@@ -65,6 +65,12 @@ speeds spanned a narrower range than the data's, and long samples sped up). It i
 prior stage: q(c | m) reads a training window's mean, spread and mean step per motion dimension
 (:meth:`ARPrior.style_posterior`), and :meth:`ARPrior.log_prob` returns the ELBO, so held-out NLLs of such a prior
 are upper bounds. Free bits keep the fit from ignoring c (:meth:`ARPrior.log_prob`).
+
+Noise on the last step (``TalkerTrainConfig.step_noise``, session 27; training only): under teacher forcing the GRU
+reads the posterior's smooth steps and learns to carry the last step's size on; in sampling the step it reads holds
+its own sampling noise, which it then carries on too, so long samples speed up (session 25). Adding N(0, s^2) to the
+standardised step it reads while fitting teaches it to read the step as a noisy hint and take the sample's speed from
+its longer history, and from c where there is one.
 """
 from __future__ import annotations
 
@@ -141,6 +147,9 @@ class ARPrior(nn.Module):
         if self.style_dim:              # q(c | a window's motion): from its mean, spread and mean step per dimension
             self.style_net = nn.Sequential(nn.Linear(3 * cfg.motion_dim, cfg.hidden), nn.LeakyReLU(0.2),
                                            nn.Linear(cfg.hidden, 2 * self.style_dim))
+        # training only (set by the prior stage, not saved): noise on the standardised last step the GRU reads, in
+        # its units, drawn from noise_gen (module docstring)
+        self.step_noise, self.noise_gen = 0.0, None
 
     def init_state(self, batch: int, device=None) -> dict:
         """The state before the first frame: h = 0 and m_0 = m_(-1) = 0 (the resting pose)."""
@@ -161,6 +170,10 @@ class ARPrior(nn.Module):
         prior has one (None: c = 0, the style prior's mean): what the GRU reads."""
         x = self.raw_input(prev, prev2, a, e_ref)
         x = (x - self.in_mean) / self.in_std if self.input_norm else x
+        if self.training and self.step_noise > 0 and self.step_input:
+            M = self.cfg.motion_dim
+            noise = self.step_noise * standard_normal(x[..., -M:], self.noise_gen)
+            x = torch.cat([x[..., :-M], x[..., -M:] + noise], -1)
         if not self.style_dim:
             return x
         c = x.new_zeros(self.style_dim) if c is None else c

@@ -105,6 +105,7 @@ class TalkerTrainConfig:
     edge_step: float = 0.0     # its step part: the walk's steps beyond edge_step_z of the data's (session 25; 0: off)
     edge_step_z: float = 2.5   # where that edge is, in standard deviations of the posterior's frame-to-frame steps
     style_free_bits: float = 0.5  # a style latent's free bits, nats per dimension and window (prior.py; session 27)
+    step_noise: float = 0.0    # the prior stage's noise on the last step the GRU reads (standardised units; prior.py)
     seed: int = 0
 
 
@@ -460,6 +461,7 @@ class PriorStage:
         self.edge = cfg.edge if talker.cfg.prior_input_norm else 0.0      # it needs the input statistics
         self.step_std = step_std(talker, windows, codes, cfg, seed=cfg.seed + 3, device=device) \
             if self.edge > 0 and cfg.edge_step > 0 else None
+        talker.prior.step_noise, talker.prior.noise_gen = cfg.step_noise, self.gen
 
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))
