@@ -1,6 +1,7 @@
 """The conditional sequential VAE's pieces: shapes, the identity property of the w manipulation, the KL (analytic and
 Monte Carlo), the autoregressive prior's sampling and chunked state, and a checkpoint round trip."""
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -206,6 +207,43 @@ def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
                               base.prior.log_prob(m, a, e), atol=1e-5)
     with pytest.raises(ValueError, match="prior_input_norm"):
         Talker(dataclasses.replace(cfg, prior="flow", prior_style=2))
+
+
+def test_a_fitted_style_mixture_is_what_c_is_drawn_from_and_the_kl_is_taken_against(cfg):
+    """p(c) as a mixture (``prior_style_mix``): all-zero components are N(0, I) (the analytic KL); fitted ones are
+    what draw_style samples from, and log_prob's KL is then log q(c | m) - log p(c) at the drawn c."""
+    from styletalker.talker.prior import gaussian_log_prob
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_step_input=True,
+                                     prior_input_norm=True, prior_style=2, prior_style_mix=3))
+    for i, part in enumerate((net.prior.cell, net.prior.head, net.prior.style_net)):
+        _randomise(part, 4 + i)
+    ws_ref, _, mel = _inputs(cfg)
+    a, e = net.audio(mel), net.e_ref(ws_ref)
+    m = 0.1 * torch.randn(B, T, cfg.motion_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert net.prior.style_mixture() is None                                  # not fitted: N(0, I)
+        plain = Talker(dataclasses.replace(net.cfg, prior_style_mix=0))
+        plain.load_state_dict({k: v for k, v in net.state_dict().items() if "style_mu" not in k
+                               and "style_log_sigma" not in k})
+        assert torch.allclose(net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3)),
+                              plain.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3)), atol=1e-6)
+        comps = torch.tensor([[5.0, 5.0], [-5.0, -5.0], [5.0, -5.0]])
+        net.prior.style_mu.copy_(comps)
+        net.prior.style_log_sigma.fill_(math.log(0.01))
+        c = net.prior.draw_style(net.prior.init_state(64), torch.Generator().manual_seed(1))
+        nearest = (c[:, None] - comps).norm(dim=-1).min(-1)
+        assert nearest.values.max() < 0.1 and len(set(nearest.indices.tolist())) == 3
+        lp = net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3))
+        mu, log_sigma = net.prior.style_posterior(m)
+        c = mu + log_sigma.exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+        h = net.prior.contexts(m, a, e, c=c)
+        x = m - net.prior.anchor(net.prior.previous(m))
+        cond = net.prior.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(B, T)
+        log_p = torch.logsumexp(torch.stack([gaussian_log_prob(c, k, torch.full_like(k, math.log(0.01)))
+                                             for k in comps], -1), -1) - math.log(3)
+        kl = gaussian_log_prob(c, mu, log_sigma) - log_p
+        assert torch.allclose(lp, cond - kl[:, None] / T, rtol=1e-5, atol=1e-3)
 
 
 def test_step_noise_reaches_only_the_last_step_and_only_in_training(cfg):
@@ -929,7 +967,8 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     codes = _walk_codes(windows, cfg)
     torch.manual_seed(0)
     net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=residual, prior_target=target,
-                                     prior_step_input=step, prior_input_norm=step, prior_style=style))
+                                     prior_step_input=step, prior_input_norm=step, prior_style=style,
+                                     prior_style_mix=16 if style else 0))
     _randomise(net.posterior, 3)
     frozen = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("prior.")}
     tcfg = talker_train_config("quick", batch=8, window=8)
@@ -940,6 +979,13 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
     after = motion_nll(net, windows, codes, window=8, samples=1)
     assert after < before - 0.5, (before, after)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in frozen.items())
+    if style:           # p(c) from the fitted q: K windows' q(c | m) (fit_style_prior), then draws come from it
+        from styletalker.talker.train import fit_style_prior
+        net.eval()
+        fit_style_prior(net, windows, codes, tcfg, seed=4)
+        mix = net.prior.style_mixture()
+        assert mix is not None and mix[0].shape == (net.cfg.prior_style_mix, style)
+        assert np.isfinite(motion_nll(net, windows, codes, window=8, samples=1))
 
 
 def _wide_prior(cfg, windows, codes, **over) -> tuple:

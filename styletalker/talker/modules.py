@@ -50,6 +50,8 @@ class TalkerConfig:
                                    # needs prior_input_norm's statistics; prior.py, session 18)
     prior_style: int = 0           # dimensions of a per-sample style latent c the prior's GRU reads (0: none;
                                    # needs prior_input_norm; prior.py, session 27)
+    prior_style_mix: int = 0       # components of the style latent's fitted prior p(c), a mixture of the training
+                                   # windows' q(c | m) (0: N(0, I); prior.py, session 27)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t
     reset_mouth: bool = False      # the manipulation starts from W+_ref with its mouth (the posterior's mouth_basis
                                    # directions) closed, so the audio path draws the whole mouth instead of adding

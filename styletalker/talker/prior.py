@@ -64,7 +64,11 @@ by frame, from the prior's own last steps, which its sampling noise inflates (se
 speeds spanned a narrower range than the data's, and long samples sped up). It is fitted as a small VAE inside the
 prior stage: q(c | m) reads a training window's mean, spread and mean step per motion dimension
 (:meth:`ARPrior.style_posterior`), and :meth:`ARPrior.log_prob` returns the ELBO, so held-out NLLs of such a prior
-are upper bounds. Free bits keep the fit from ignoring c (:meth:`ARPrior.log_prob`).
+are upper bounds. Free bits keep the fit from ignoring c (:meth:`ARPrior.log_prob`). Fitted against N(0, I), q puts
+some styles far out in its tails (session 27: still clips at 3 standard deviations on one axis), where N(0, I) would
+seldom draw them. So after the fit p(c) becomes the aggregate posterior (``prior_style_mix`` = K): an equal mixture
+of q(c | m) over K training windows (:func:`~styletalker.talker.train.fit_style_prior`), the prior that makes the
+ELBO tightest for the q it has, estimated after the fact as in two-stage VAEs; its KL is then taken by Monte Carlo.
 
 Noise on the last step (``TalkerTrainConfig.step_noise``, session 27; training only): under teacher forcing the GRU
 reads the posterior's smooth steps and learns to carry the last step's size on; in sampling the step it reads holds
@@ -147,6 +151,9 @@ class ARPrior(nn.Module):
         if self.style_dim:              # q(c | a window's motion): from its mean, spread and mean step per dimension
             self.style_net = nn.Sequential(nn.Linear(3 * cfg.motion_dim, cfg.hidden), nn.LeakyReLU(0.2),
                                            nn.Linear(cfg.hidden, 2 * self.style_dim))
+        if self.style_dim and cfg.prior_style_mix:    # p(c) after the fit: all zeros is N(0, I) (module docstring)
+            self.register_buffer("style_mu", torch.zeros(cfg.prior_style_mix, self.style_dim))
+            self.register_buffer("style_log_sigma", torch.zeros(cfg.prior_style_mix, self.style_dim))
         # training only (set by the prior stage, not saved): noise on the standardised last step the GRU reads, in
         # its units, drawn from noise_gen (module docstring)
         self.step_noise, self.noise_gen = 0.0, None
@@ -239,13 +246,34 @@ class ARPrior(nn.Module):
         if self.style_dim:
             mu, log_sigma = self.style_posterior(m)
             c = reparameterise(mu, log_sigma, gen)
-            kl = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 1) - log_sigma                   # [B, C], KL to N(0, I)
-            if free_bits > 0:
-                kl = torch.where(kl.mean(0) > free_bits, kl, torch.full_like(kl, free_bits))
+            if self.style_mixture() is not None:        # log q(c | m) - log p(c) at the drawn c: KL's estimate
+                kl = gaussian_log_prob(c, mu, log_sigma) - self.style_log_prior(c)
+            else:
+                kl = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 1) - log_sigma               # [B, C], KL to N(0, I)
+                if free_bits > 0:
+                    kl = torch.where(kl.mean(0) > free_bits, kl, torch.full_like(kl, free_bits))
+                kl = kl.sum(-1)
         h = self.contexts(m, a, e_ref, state, c)
         x = m - self.anchor(self.previous(m, state))
         lp = self.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(m.shape[:2])
-        return lp if kl is None else lp - kl.sum(-1, keepdim=True) / m.shape[1]
+        return lp if kl is None else lp - kl[:, None] / m.shape[1]
+
+    def style_mixture(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The fitted style prior's components (mu, log_sigma) [K, C] each, or None where p(c) is N(0, I) (no
+        mixture in the config, or not fitted yet: all zeros)."""
+        if not (self.style_dim and self.cfg.prior_style_mix):
+            return None
+        if not (self.style_mu.any() or self.style_log_sigma.any()):
+            return None
+        return self.style_mu, self.style_log_sigma
+
+    def style_log_prior(self, c: torch.Tensor) -> torch.Tensor:
+        """log p(c) [B] for c [B, C]: the fitted mixture's (equal weights), or N(0, I)'s."""
+        mix = self.style_mixture()
+        if mix is None:
+            return gaussian_log_prob(c, torch.zeros_like(c), torch.zeros_like(c))
+        per = gaussian_log_prob(c[:, None], mix[0], mix[1])                                    # [B, K]
+        return torch.logsumexp(per, -1) - math.log(per.shape[1])
 
     @torch.no_grad()
     def sample(self, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0, state: dict | None = None,
@@ -285,13 +313,20 @@ class ARPrior(nn.Module):
 
     def draw_style(self, state: dict, gen: torch.Generator | None = None) -> torch.Tensor | None:
         """The style latent c [B, C] a sample keeps for its whole length: the state's (a later chunk of the same
-        video), else drawn from N(0, I), at every temperature (the temperature scales the per-frame noise, not the
+        video), else drawn from p(c) (N(0, I), or the fitted mixture: :meth:`style_log_prior`), at every temperature (the temperature scales the per-frame noise, not the
         choice of style); None for a prior without one."""
         if not self.style_dim:
             return None
         if state.get("c") is not None:
             return state["c"]
-        return standard_normal(state["m"].new_empty(state["m"].shape[0], self.style_dim), gen)
+        eps = standard_normal(state["m"].new_empty(state["m"].shape[0], self.style_dim), gen)
+        mix = self.style_mixture()
+        if mix is None:
+            return eps
+        pick = torch.randint(mix[0].shape[0], (eps.shape[0],), generator=gen,
+                             device=None if gen is None else gen.device)
+        pick = pick.to(eps.device)
+        return mix[0][pick] + mix[1][pick].exp() * eps
 
     def step_from(self, seen: dict, a: torch.Tensor, e_ref: torch.Tensor, temperature: float = 1.0,
                   gen: torch.Generator | None = None) -> torch.Tensor:

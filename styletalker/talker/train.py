@@ -391,6 +391,28 @@ def step_std(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: Talke
     return torch.cat(d).std(0).clamp_min(1e-4)
 
 
+@torch.no_grad()
+def fit_style_prior(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig, seed: int = 0,
+                    device="cpu") -> None:
+    """Set a style prior's p(c) to the aggregate posterior (``styletalker.talker.prior``): q(c | m) of
+    ``prior_style_mix`` random training windows, at the motion the prior is fitted to, as an equal mixture
+    (``prior.style_mu``, ``style_log_sigma``). Called once the prior is fitted; sampling and held-out NLLs use it."""
+    prior = talker.prior
+    K = talker.cfg.prior_style_mix
+    gen = torch.Generator().manual_seed(seed)
+    starts = window_starts(windows, cfg.window)
+    mus, log_sigmas = [], []
+    while sum(len(x) for x in mus) < K:
+        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+        mu, log_sigma = talker.posterior(b["codes"], b["ref"])
+        m = mu if talker.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
+        c_mu, c_log_sigma = prior.style_posterior(m)
+        mus.append(c_mu)
+        log_sigmas.append(c_log_sigma)
+    prior.style_mu.copy_(torch.cat(mus)[:K])
+    prior.style_log_sigma.copy_(torch.cat(log_sigmas)[:K])
+
+
 class PriorStage:
     """The motion prior fitted as a second stage against the frozen posterior (issue 7's choice, documented):
 

@@ -65,7 +65,7 @@ def train_prior(args) -> None:
     from ..training import train
     from .model import Talker
     from .modules import TalkerConfig
-    from .train import PriorStage, TalkerTrainConfig, code_bank, motion_nll, talker_train_config
+    from .train import PriorStage, TalkerTrainConfig, code_bank, fit_style_prior, motion_nll, talker_train_config
     prof = profile(args.profile)
     set_over = _config_overrides(args.set, TalkerTrainConfig)            # bad --set fails before any work
     dev = pick_device(args.device)
@@ -83,7 +83,7 @@ def train_prior(args) -> None:
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
     cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
                               prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs,
-                              prior_style=args.style_dim)
+                              prior_style=args.style_dim, prior_style_mix=256 if args.style_dim else 0)
     torch.manual_seed(tcfg.seed)        # the fresh parts (the flow; the GRU and head where the inputs changed)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
@@ -134,6 +134,8 @@ def train_prior(args) -> None:
                     time_limit_s=limit, progress=not args.quiet, desc=f"{kind} prior",
                     on_checkpoint=lambda s, t: save_model(export, net, cfg, kind="talker", meta=meta_of(s, t, False)))
     net.eval()
+    if cfg.prior_style_mix:          # p(c): the aggregate posterior of the fitted q (styletalker/talker/prior.py)
+        fit_style_prior(net, windows, codes, tcfg, seed=tcfg.seed + 4, device=dev)
     test = ClipWindows(data, "test", window=tcfg.window, progress=False)
     nll = motion_nll(net, test, code_bank(E, test, out / "test", progress=not args.quiet))
     save_model(export, net, cfg, kind="talker", meta=meta_of(summary["step"], summary["seconds"], summary["done"],
