@@ -136,6 +136,13 @@ def test_the_command_line_keeps_freed_memory_in_a_fresh_process():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+def test_a_refitted_prior_keeps_its_bases_lip_gain_but_not_its_temperature():
+    from styletalker.talker.train_prior import carried_calibrations
+    base = dict(lip_gain=1.4, lip_gain_calibration=dict(clips=24), temperature=0.85, steps=3000)
+    assert carried_calibrations(base) == dict(lip_gain=1.4, lip_gain_calibration=dict(clips=24))
+    assert carried_calibrations(dict(steps=3000)) == {}
+
+
 def test_train_prior_fits_the_codes_of_the_talkers_own_encoder(tmp_path):
     from styletalker.errors import StyletalkerError
     from styletalker.talker.train_prior import talker_encoder

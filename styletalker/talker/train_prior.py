@@ -25,6 +25,13 @@ def talker_encoder(given, recorded, fallback, repo) -> pathlib.Path:
     return pathlib.Path(fallback() if callable(fallback) else fallback)
 
 
+def carried_calibrations(base_meta: dict) -> dict:
+    """What a refitted prior's talker keeps of its base's calibrations: the lip gain (and how it was chosen), a
+    property of the manipulation module, which the prior stage does not touch. The temperature is the prior's own and
+    is not carried: a new prior needs its own calibration (``benchmarks/calibrate_temperature.py``)."""
+    return {k: base_meta[k] for k in ("lip_gain", "lip_gain_calibration") if k in base_meta}
+
+
 def base_prior_state(vae, cfg) -> dict:
     """The base talker's prior weights for a prior of config ``cfg`` to start from: all of them where the GRU reads
     the same inputs; where ``cfg`` changes them (the last step, standardisation: ``prior.py``), the GRU and the head
@@ -127,7 +134,7 @@ def train_prior(args) -> None:
                     seconds=round(seconds, 1),
                     hardware=hw, finished=done, command="styletalker " + " ".join(sys.argv[1:]),
                     stage="prior (second stage, frozen posterior)", train_config=dataclasses.asdict(tcfg),
-                    torch=torch.__version__, **extra)
+                    torch=torch.__version__, **carried_calibrations(base_meta), **extra)
 
     limit = args.minutes * 60 if args.minutes else None
     summary = train(stage, tcfg.steps, out / "prior", log_every=20, ckpt_every=min(args.ckpt_every, 500),
