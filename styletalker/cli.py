@@ -482,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "session 17)")
     s.add_argument("--style-dim", type=int, default=0, help="prior: dimensions of a per-sample style latent the "
                    "GRU reads, drawn once per video (default 0: none; styletalker/talker/prior.py)")
+    s.add_argument("--noise-context", default="history", choices=["history", "style"], help="prior: what each "
+                   "frame's noise (scale and flow) reads: the GRU state h_t (default, issue 7's) or only the audio, "
+                   "the identity and the style latent (styletalker/talker/prior.py)")
     s.add_argument("--init", default=None, help="generator: start G from this saved generator (fresh D; "
                    "fine-tuning); distill: continue from this student instead of pruning the teacher; sync, "
                    "evaluator: fine-tune this saved network")

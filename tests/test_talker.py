@@ -246,6 +246,40 @@ def test_a_fitted_style_mixture_is_what_c_is_drawn_from_and_the_kl_is_taken_agai
         assert torch.allclose(lp, cond - kl[:, None] / T, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("prior", ["gaussian", "flow"])
+def test_noise_from_the_style_context_does_not_read_the_history(cfg, prior):
+    """With ``prior_noise_context`` "style" (session 27) the mean reads h_t, but the scale and the flow read only
+    a_t, e_ref and c: two samples with other histories, at the same frame, audio, identity, style and noise, differ by
+    their means alone, and sampling in chunks still gives the unchunked result."""
+    torch.manual_seed(0)
+    net = Talker(dataclasses.replace(cfg, prior=prior, prior_residual=True, prior_step_input=True,
+                                     prior_input_norm=True, prior_style=2, prior_noise_context="style"))
+    _randomise(net.prior, 4)
+    ws_ref, _, mel = _inputs(cfg)
+    a, e = net.audio(mel), net.e_ref(ws_ref)
+    P, M = net.prior, cfg.motion_dim
+    with torch.no_grad():
+        c = torch.randn(B, 2, generator=torch.Generator().manual_seed(1))
+        ctx = []
+        for seed in (2, 3):                                           # two histories
+            hist = torch.randn(B, T, M, generator=torch.Generator().manual_seed(seed))
+            ctx.append(P.contexts(hist, a, e, c=c)[:, -1])
+        assert not torch.allclose(ctx[0][:, :cfg.hidden], ctx[1][:, :cfg.hidden])
+        assert torch.equal(ctx[0][:, cfg.hidden:], ctx[1][:, cfg.hidden:])
+        (mu0, ls0), (mu1, ls1) = P.params(ctx[0]), P.params(ctx[1])
+        assert torch.equal(ls0, ls1) and not torch.allclose(mu0, mu1)
+        x0 = P.conditional_sample(ctx[0], 0.8, torch.Generator().manual_seed(5))
+        x1 = P.conditional_sample(ctx[1], 0.8, torch.Generator().manual_seed(5))
+        assert torch.allclose(x0 - mu0, x1 - mu1, atol=1e-5)
+        m1, _ = P.sample(a, e, gen=torch.Generator().manual_seed(7))
+        g = torch.Generator().manual_seed(7)
+        c1, st = P.sample(a[:, :2], e, gen=g)
+        c2, _ = P.sample(a[:, 2:], e, state=st, gen=g)
+        assert torch.allclose(torch.cat([c1, c2], 1), m1, atol=1e-6)
+    with pytest.raises(ValueError, match="prior_noise_context"):
+        Talker(dataclasses.replace(cfg, prior="flow", prior_noise_context="audio"))
+
+
 def test_step_noise_reaches_only_the_last_step_and_only_in_training(cfg):
     """The prior stage's step noise (session 27) is added to the standardised last step the GRU reads, from the
     stage's generator, while the prior trains; in eval mode (sampling, held-out NLL) the input is exact."""

@@ -50,6 +50,8 @@ class TalkerConfig:
                                    # needs prior_input_norm's statistics; prior.py, session 18)
     prior_style: int = 0           # dimensions of a per-sample style latent c the prior's GRU reads (0: none;
                                    # needs prior_input_norm; prior.py, session 27)
+    prior_noise_context: str = "history"  # what p(m_t | .)'s scale and flow read: h_t ("history", issue 7's), or
+                                   # a_t, e_ref and c only ("style"; prior.py, session 27)
     prior_style_mix: int = 0       # components of the style latent's fitted prior p(c), a mixture of the training
                                    # windows' q(c | m) (0: N(0, I); prior.py, session 27)
     silence_db: float = -11.5      # log-mel of silence (the audio front end's floor), for centring a_t

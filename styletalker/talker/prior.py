@@ -70,6 +70,18 @@ seldom draw them. So after the fit p(c) becomes the aggregate posterior (``prior
 of q(c | m) over K training windows (:func:`~styletalker.talker.train.fit_style_prior`), the prior that makes the
 ELBO tightest for the q it has, estimated after the fact as in two-stage VAEs; its KL is then taken by Monte Carlo.
 
+The noise's own context (``TalkerConfig.prior_noise_context`` = "style", session 27; "history", issue 7's
+p(m_t | h_t), is the default and what the shipped priors use): the mean mu reads h_t, the scale sigma and the
+flow's splines read only [a_t, e_ref, c] (standardised), which sampling does not feed back into:
+
+    m_t = b_t + mu(h_t) + sigma(a_t, e_ref, c) * g^-1(T z; a_t, e_ref, c),   z ~ N(0, I)
+
+Session 27 traced the long-audio speed-up to the noise: over a 1,500-frame sample of the shipped flow at 0.85 the
+mean step mu moved from 0.06 to 0.10 but the drawn deviation x_t - mu from 0.12 to 0.19, as sigma(h_t) and the splines'
+widths grew with the history the sample had made for itself; with step noise and c, mu stayed flat (0.055 -> 0.064)
+and the deviation still rose (0.10 -> 0.15). With this context the per-frame noise is set by the sample's style and
+the speech, not by its own past.
+
 Noise on the last step (``TalkerTrainConfig.step_noise``, session 27; training only): under teacher forcing the GRU
 reads the posterior's smooth steps and learns to carry the last step's size on; in sampling the step it reads holds
 its own sampling noise, which it then carries on too, so long samples speed up (session 25). Adding N(0, s^2) to the
@@ -145,6 +157,14 @@ class ARPrior(nn.Module):
                              "encoder reads the window's motion and steps standardised")
         # the style latent c comes after the standardised inputs: it is N(0, I) already (module docstring)
         self.cell = nn.GRUCell(n_in + self.style_dim, cfg.hidden)
+        if cfg.prior_noise_context not in ("history", "style"):
+            raise ValueError(f"unknown prior_noise_context {cfg.prior_noise_context!r}: history or style")
+        self.calm = cfg.prior_noise_context == "style"
+        if self.calm and not self.input_norm:
+            raise ValueError("prior_noise_context 'style' needs prior_input_norm: the noise reads the standardised "
+                             "audio and identity features")
+        # what the noise reads where it does not read h_t: a_t, e_ref (standardised) and c (module docstring)
+        self.noise_dim = cfg.audio_dim + self.ref_dim + self.style_dim
         if self.input_norm:             # per-feature mean and std of the raw input, set by fit_prior_inputs
             self.register_buffer("in_mean", torch.zeros(n_in))
             self.register_buffer("in_std", torch.ones(n_in))
@@ -212,15 +232,26 @@ class ARPrior(nn.Module):
 
     def contexts(self, m: torch.Tensor, a: torch.Tensor, e_ref: torch.Tensor, state: dict | None = None,
                  c: torch.Tensor | None = None) -> torch.Tensor:
-        """h_t for every t under teacher forcing (m_{t-1} from m; c [B, C] the style latent, where the prior has
-        one: None means 0): [B, T, hidden]."""
+        """The context of p(m_t | .) for every t under teacher forcing (m_{t-1} from m; c [B, C] the style latent,
+        where the prior has one: None means 0): h_t [B, T, hidden], followed by the noise's own inputs where the noise
+        does not read h_t (:meth:`context`)."""
         state = state or self.init_state(a.shape[0], a.device)
         x = self.teacher_inputs(m, a, e_ref, state, c=c)
         h, hs = state["h"], []
         for t in range(a.shape[1]):
             h = self.cell(x[:, t], h)
             hs.append(h)
-        return torch.stack(hs, 1)
+        return self.context(torch.stack(hs, 1), x)
+
+    def context(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """What p(m_t | .) reads, from h_t [..., hidden] and the GRU's input x_t [..., inputs] at the same frame: h_t
+        itself, or with ``prior_noise_context`` "style" h_t followed by the standardised a_t and e_ref and c (the
+        noise's scale and shape read those alone: module docstring)."""
+        if not self.calm:
+            return h
+        M, A = self.cfg.motion_dim, self.cfg.audio_dim
+        parts = [h, x[..., M:M + A + self.ref_dim]] + ([x[..., -self.style_dim:]] if self.style_dim else [])
+        return torch.cat(parts, -1)
 
     def previous(self, m: torch.Tensor, state: dict | None = None) -> torch.Tensor:
         """m_(t-1) for every t: m shifted one frame, the state's last m (zeros at the start) first: [B, T, M]."""
@@ -302,8 +333,9 @@ class ARPrior(nn.Module):
             for k, v in (("h", h), ("m", prev), ("m2", prev2), ("c", c)):
                 if k in seen:
                     seen[k].append(v)
-            h = self.cell(self.cell_input(prev, prev2, a[:, t], e_ref, c), h)
-            x = self.conditional_sample(h, temperature, gen)
+            xin = self.cell_input(prev, prev2, a[:, t], e_ref, c)
+            h = self.cell(xin, h)
+            x = self.conditional_sample(self.context(h, xin), temperature, gen)
             prev, prev2 = self.anchor(prev) + x, prev
             if limits is not None:
                 prev = torch.minimum(torch.maximum(prev, limits[0]), limits[1])
@@ -332,8 +364,9 @@ class ARPrior(nn.Module):
                   gen: torch.Generator | None = None) -> torch.Tensor:
         """One differentiable sampling step from given states (``seen`` of :meth:`walk`, flattened to [N, .] with
         a [N, A], e_ref [N, E]): m_t [N, M]. Gradient reaches the GRU's last step, the head, the flow and the pull."""
-        h = self.cell(self.cell_input(seen["m"], seen["m2"], a, e_ref, seen.get("c")), seen["h"])
-        return self.anchor(seen["m"]) + self.conditional_sample(h, temperature, gen)
+        xin = self.cell_input(seen["m"], seen["m2"], a, e_ref, seen.get("c"))
+        h = self.cell(xin, seen["h"])
+        return self.anchor(seen["m"]) + self.conditional_sample(self.context(h, xin), temperature, gen)
 
     def motion_box(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(low, high) [M] each, the box :meth:`sample` keeps m_t in: the training windows' mean of m_t +- ``prior_box``
@@ -377,9 +410,18 @@ class GaussianARPrior(ARPrior):
 
     def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
         super().__init__(cfg, ref_dim)
-        self.head = nn.Linear(cfg.hidden, 2 * cfg.motion_dim)
+        M = cfg.motion_dim
+        if self.calm:                         # mu from h_t, log sigma from the noise's own inputs
+            self.head = nn.Linear(cfg.hidden, M)
+            self.scale_head = nn.Linear(self.noise_dim, M)
+        else:
+            self.head = nn.Linear(cfg.hidden, 2 * M)
 
     def params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log sigma) [..., M] each from the context (:meth:`ARPrior.context`)."""
+        if self.calm:
+            H = self.cfg.hidden
+            return self.head(h[..., :H]), self.scale_head(h[..., H:]).clamp(-7, 2)
         mu, log_sigma = self.head(h).chunk(2, -1)
         return mu, log_sigma.clamp(-7, 2)
 
@@ -456,20 +498,25 @@ class FlowARPrior(GaussianARPrior):
         from zuko.flows import Flow, UnconditionalDistribution
         Coupling, Spline = _zuko_parts()
         M = cfg.motion_dim
-        layers = [Coupling(M, cfg.hidden, mask=torch.arange(M) % 2 == i % 2, univariate=Spline,
+        ctx = self.noise_dim if self.calm else cfg.hidden           # the flow reads what the scale reads
+        layers = [Coupling(M, ctx, mask=torch.arange(M) % 2 == i % 2, univariate=Spline,
                            shapes=[(bins,), (bins,), (bins - 1,)], hidden_features=[cfg.hidden, cfg.hidden])
                   for i in range(cfg.flow_transforms)]
         self.flow = Flow(layers, UnconditionalDistribution(DiagNormal, torch.zeros(M), torch.ones(M), buffer=True))
 
+    def flow_context(self, h: torch.Tensor) -> torch.Tensor:
+        """The flow's context from the prior's (:meth:`ARPrior.context`): h_t, or the noise's own inputs."""
+        return h[..., self.cfg.hidden:] if self.calm else h
+
     def conditional_log_prob(self, m, h):
         mu, log_sigma = self.params(h)
         u = (m - mu) / log_sigma.exp()
-        return self.flow(h).log_prob(u) - log_sigma.sum(-1)
+        return self.flow(self.flow_context(h)).log_prob(u) - log_sigma.sum(-1)
 
     def conditional_sample(self, h, temperature, gen):
         mu, log_sigma = self.params(h)
         z = temperature * standard_normal(mu, gen)
-        return mu + log_sigma.exp() * self.flow(h).transform.inv(z)
+        return mu + log_sigma.exp() * self.flow(self.flow_context(h)).transform.inv(z)
 
 
 PRIORS = {"gaussian": GaussianARPrior, "flow": FlowARPrior}

@@ -36,12 +36,15 @@ def base_prior_state(vae, cfg) -> dict:
     """The base talker's prior weights for a prior of config ``cfg`` to start from: all of them where the GRU reads
     the same inputs; where ``cfg`` changes them (the last step, standardisation: ``prior.py``), the GRU and the head
     read other numbers than the base's did, so those start fresh and only the rest (the residual pull) is kept. A
-    style latent that the base lacks (``prior_style``) adds GRU inputs whose weights start at 0."""
+    style latent that the base lacks (``prior_style``) adds GRU inputs whose weights start at 0; another noise
+    context (``prior_noise_context``) starts the head fresh."""
     import torch
 
     state = vae.prior.state_dict()
     if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
         return {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
+    if cfg.prior_noise_context != vae.cfg.prior_noise_context:     # the head reads other numbers: fresh
+        state = {k: v for k, v in state.items() if not k.startswith(("head.", "scale_head."))}
     extra = cfg.prior_style - vae.cfg.prior_style
     if extra > 0:          # a style latent the base lacks: its GRU columns start at 0, so the fit starts at the base
         w = state["cell.weight_ih"]
@@ -90,7 +93,8 @@ def train_prior(args) -> None:
     vae = load_model(base, Talker, TalkerConfig, kind="talker", device=dev)
     cfg = dataclasses.replace(vae.cfg, prior=kind, prior_target=args.target, prior_residual=not args.absolute,
                               prior_step_input=not args.raw_inputs, prior_input_norm=not args.raw_inputs,
-                              prior_style=args.style_dim, prior_style_mix=256 if args.style_dim else 0)
+                              prior_style=args.style_dim, prior_style_mix=256 if args.style_dim else 0,
+                              prior_noise_context=args.noise_context)
     torch.manual_seed(tcfg.seed)        # the fresh parts (the flow; the GRU and head where the inputs changed)
     net = Talker(cfg).to(dev)
     net.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}, strict=False)
@@ -99,8 +103,8 @@ def train_prior(args) -> None:
     # seed (they are built before the flow), so equal steps compare them fairly
     start = base_prior_state(vae, cfg)
     missing, _ = net.prior.load_state_dict(start, strict=False)
-    fresh = ("flow.", "pull", "in_mean", "in_std", "style_net.") + \
-        (() if "cell.weight_ih" in start else ("cell.", "head."))
+    fresh = ("flow.", "pull", "in_mean", "in_std", "style_net.", "scale_head.") + \
+        (() if "cell.weight_ih" in start else ("cell.",)) + (() if "head.weight" in start else ("head.",))
     lacking = sorted(k for k in missing if not k.startswith(fresh))                    # those may be new here
     if lacking:
         raise StyletalkerError(f"the base talker's prior lacks {lacking}: is {base} a trained talker?")
