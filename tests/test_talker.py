@@ -278,6 +278,13 @@ def test_noise_from_the_style_context_does_not_read_the_history(cfg, prior):
         assert torch.allclose(torch.cat([c1, c2], 1), m1, atol=1e-6)
     with pytest.raises(ValueError, match="prior_noise_context"):
         Talker(dataclasses.replace(cfg, prior="flow", prior_noise_context="audio"))
+    # from a base whose noise reads h_t: the GRU is kept, the head and the flow start fresh, and the rest loads
+    from styletalker.talker.train_prior import base_prior_state
+    base = Talker(dataclasses.replace(net.cfg, prior_style=0, prior_style_mix=0, prior_noise_context="history"))
+    start = base_prior_state(base, net.cfg)
+    assert "cell.weight_hh" in start and not any(k.startswith(("head.", "flow.")) for k in start)
+    missing, unexpected = Talker(net.cfg).prior.load_state_dict(start, strict=False)
+    assert not unexpected and all(k.startswith(("head.", "scale_head.", "flow.", "style_net.")) for k in missing)
 
 
 def test_step_noise_reaches_only_the_last_step_and_only_in_training(cfg):

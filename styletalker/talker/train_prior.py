@@ -37,14 +37,14 @@ def base_prior_state(vae, cfg) -> dict:
     the same inputs; where ``cfg`` changes them (the last step, standardisation: ``prior.py``), the GRU and the head
     read other numbers than the base's did, so those start fresh and only the rest (the residual pull) is kept. A
     style latent that the base lacks (``prior_style``) adds GRU inputs whose weights start at 0; another noise
-    context (``prior_noise_context``) starts the head fresh."""
+    context (``prior_noise_context``) starts the head and the flow fresh."""
     import torch
 
     state = vae.prior.state_dict()
     if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
         return {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
-    if cfg.prior_noise_context != vae.cfg.prior_noise_context:     # the head reads other numbers: fresh
-        state = {k: v for k, v in state.items() if not k.startswith(("head.", "scale_head."))}
+    if cfg.prior_noise_context != vae.cfg.prior_noise_context:     # the head and flow read other numbers: fresh
+        state = {k: v for k, v in state.items() if not k.startswith(("head.", "scale_head.", "flow."))}
     extra = cfg.prior_style - vae.cfg.prior_style
     if extra > 0:          # a style latent the base lacks: its GRU columns start at 0, so the fit starts at the base
         w = state["cell.weight_ih"]
