@@ -103,7 +103,7 @@ def train_prior(args) -> None:
     # seed (they are built before the flow), so equal steps compare them fairly
     start = base_prior_state(vae, cfg)
     missing, _ = net.prior.load_state_dict(start, strict=False)
-    fresh = ("flow.", "pull", "in_mean", "in_std", "style_net.", "scale_head.") + \
+    fresh = ("flow.", "pull", "in_mean", "in_std", "style_", "scale_head.") + \
         (() if "cell.weight_ih" in start else ("cell.",)) + (() if "head.weight" in start else ("head.",))
     lacking = sorted(k for k in missing if not k.startswith(fresh))                    # those may be new here
     if lacking:
