@@ -86,7 +86,9 @@ Noise on the last step (``TalkerTrainConfig.step_noise``, session 27; training o
 reads the posterior's smooth steps and learns to carry the last step's size on; in sampling the step it reads holds
 its own sampling noise, which it then carries on too, so long samples speed up (session 25). Adding N(0, s^2) to the
 standardised step it reads while fitting teaches it to read the step as a noisy hint and take the sample's speed from
-its longer history, and from c where there is one.
+its longer history, and from c where there is one. With c alone it kept the mean step flat, not the noise (session
+27); with the noise's own context above the noise stays flat too, and what still grows, after about 500 frames, is
+the mean step (docs/benchmarks.md, issue 7, session 27).
 """
 from __future__ import annotations
 
@@ -159,8 +161,8 @@ class ARPrior(nn.Module):
         self.cell = nn.GRUCell(n_in + self.style_dim, cfg.hidden)
         if cfg.prior_noise_context not in ("history", "style"):
             raise ValueError(f"unknown prior_noise_context {cfg.prior_noise_context!r}: history or style")
-        self.calm = cfg.prior_noise_context == "style"
-        if self.calm and not self.input_norm:
+        self.noise_from_style = cfg.prior_noise_context == "style"
+        if self.noise_from_style and not self.input_norm:
             raise ValueError("prior_noise_context 'style' needs prior_input_norm: the noise reads the standardised "
                              "audio and identity features")
         # what the noise reads where it does not read h_t: a_t, e_ref (standardised) and c (module docstring)
@@ -247,7 +249,7 @@ class ARPrior(nn.Module):
         """What p(m_t | .) reads, from h_t [..., hidden] and the GRU's input x_t [..., inputs] at the same frame: h_t
         itself, or with ``prior_noise_context`` "style" h_t followed by the standardised a_t and e_ref and c (the
         noise's scale and shape read those alone: module docstring)."""
-        if not self.calm:
+        if not self.noise_from_style:
             return h
         M, A = self.cfg.motion_dim, self.cfg.audio_dim
         parts = [h, x[..., M:M + A + self.ref_dim]] + ([x[..., -self.style_dim:]] if self.style_dim else [])
@@ -270,9 +272,10 @@ class ARPrior(nn.Module):
 
         With a style latent (module docstring) the exact value is an integral over c, so this returns the ELBO
         spread evenly over the frames: log p(m_t | m_<t, c, a, e_ref) at one c ~ q(c | m) (drawn from ``gen``)
-        minus KL(q(c | m) || N(0, I)) / T, whose sum over t is at most log p(m | a, e_ref). ``free_bits`` > 0
-        (training only) counts each dimension's KL, averaged over the batch, as at least that many nats, so the fit
-        cannot make c carry nothing (a gradient reaches q only where it is above)."""
+        minus KL(q(c | m) || p(c)) / T, whose sum over t is at most log p(m | a, e_ref). The KL is exact against
+        N(0, I) and a one-sample estimate, log q(c | m) - log p(c), against a fitted mixture (:meth:`style_mixture`).
+        ``free_bits`` > 0 (training against N(0, I)) counts each dimension's KL, averaged over the batch, as at least
+        that many nats, so the fit cannot make c carry nothing (a gradient reaches q only where it is above)."""
         c = kl = None
         if self.style_dim:
             mu, log_sigma = self.style_posterior(m)
@@ -345,8 +348,8 @@ class ARPrior(nn.Module):
 
     def draw_style(self, state: dict, gen: torch.Generator | None = None) -> torch.Tensor | None:
         """The style latent c [B, C] a sample keeps for its whole length: the state's (a later chunk of the same
-        video), else drawn from p(c) (N(0, I), or the fitted mixture: :meth:`style_log_prior`), at every temperature (the temperature scales the per-frame noise, not the
-        choice of style); None for a prior without one."""
+        video), else drawn from p(c) (N(0, I), or the fitted mixture: :meth:`style_log_prior`), at every temperature
+        (the temperature scales the per-frame noise, not the choice of style); None for a prior without one."""
         if not self.style_dim:
             return None
         if state.get("c") is not None:
@@ -411,7 +414,7 @@ class GaussianARPrior(ARPrior):
     def __init__(self, cfg: TalkerConfig, ref_dim: int | None = None):
         super().__init__(cfg, ref_dim)
         M = cfg.motion_dim
-        if self.calm:                         # mu from h_t, log sigma from the noise's own inputs
+        if self.noise_from_style:                         # mu from h_t, log sigma from the noise's own inputs
             self.head = nn.Linear(cfg.hidden, M)
             self.scale_head = nn.Linear(self.noise_dim, M)
         else:
@@ -419,7 +422,7 @@ class GaussianARPrior(ARPrior):
 
     def params(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log sigma) [..., M] each from the context (:meth:`ARPrior.context`)."""
-        if self.calm:
+        if self.noise_from_style:
             H = self.cfg.hidden
             return self.head(h[..., :H]), self.scale_head(h[..., H:]).clamp(-7, 2)
         mu, log_sigma = self.head(h).chunk(2, -1)
@@ -498,7 +501,7 @@ class FlowARPrior(GaussianARPrior):
         from zuko.flows import Flow, UnconditionalDistribution
         Coupling, Spline = _zuko_parts()
         M = cfg.motion_dim
-        ctx = self.noise_dim if self.calm else cfg.hidden           # the flow reads what the scale reads
+        ctx = self.noise_dim if self.noise_from_style else cfg.hidden           # the flow reads what the scale reads
         layers = [Coupling(M, ctx, mask=torch.arange(M) % 2 == i % 2, univariate=Spline,
                            shapes=[(bins,), (bins,), (bins - 1,)], hidden_features=[cfg.hidden, cfg.hidden])
                   for i in range(cfg.flow_transforms)]
@@ -506,7 +509,7 @@ class FlowARPrior(GaussianARPrior):
 
     def flow_context(self, h: torch.Tensor) -> torch.Tensor:
         """The flow's context from the prior's (:meth:`ARPrior.context`): h_t, or the noise's own inputs."""
-        return h[..., self.cfg.hidden:] if self.calm else h
+        return h[..., self.cfg.hidden:] if self.noise_from_style else h
 
     def conditional_log_prob(self, m, h):
         mu, log_sigma = self.params(h)

@@ -467,6 +467,11 @@ class PriorStage:
     styles together (``benchmarks/calibrate_temperature.py --rule steps``): two more seeds of that fine-tune, and a
     first fit with the step part, had no temperature where both matched the data; where the steps did, almost no
     sample was still (the same section).
+
+    Session 27's options (``styletalker.talker.prior``, all off by default): for a prior with a style latent the NLL
+    term is the ELBO with ``style_free_bits`` per dimension (and ``styletalker train prior`` then sets p(c) with
+    :func:`fit_style_prior`), and ``step_noise`` > 0 perturbs the standardised last step the GRU reads, here and in
+    the edge term's walks, from this stage's generator.
     """
 
     def __init__(self, talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
