@@ -20,7 +20,7 @@ T=out/train
 export OMP_NUM_THREADS=1
 st() { python -m styletalker "$@"; }
 mkdir -p out/logs
-for d in $T/dsync_$V $T/talker_$V $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_gaussian; do
+for d in $T/dsync_$V $T/talker_$V $T/talker_${V}_nosync $T/prior_${V}_flow $T/prior_${V}_style $T/prior_${V}_gaussian; do
   if [ -e "$d" ]; then   # training resumes from a folder's checkpoint: an old run of the same name would be continued
     echo "$d exists (an earlier run named V=$V): pick another V, or remove it to start afresh" >&2; exit 2
   fi
@@ -61,30 +61,37 @@ st train prior --profile default --prior flow --talker $T/talker_$V/talker_defau
 st train prior --profile default --prior gaussian --talker $T/talker_$V/talker_default --steps 3000 \
   --out $T/prior_${V}_gaussian --quiet > out/logs/prior_${V}_gaussian.log 2>&1 &
 wait
+# 3b. since session 27 the shipped flow is a fine-tune of that fit with a per-video style latent, noise on the last
+#     step while fitting, and noise that reads only the audio, the identity and the style (styletalker/talker/prior.py)
+FLOW=$T/prior_${V}_style
+st train prior --profile default --prior flow --talker $T/prior_${V}_flow/talker_default --steps 2000 --style-dim 2 \
+  --seed $PRIOR_SEED --set step_noise=1.0 --noise-context style --out $FLOW --export $FLOW/talker_default --quiet \
+  > out/logs/prior_${V}_style.log 2>&1
 # 4. each prior's sampling temperature, calibrated on the validation split and recorded in its JSON (session 17);
-#    the flow's on 24 sentences (session 23: 8 gave an estimate that moved between refits), the Gaussian's on the
-#    default 8, as the shipped ones were
-python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_flow/talker_default --write \
-  --temps 0.5,0.6,0.7,0.85,1.0 --sentences 24 \
+#    the flow's on 24 sentences (session 23: 8 gave an estimate that moved between refits) by the rule that also
+#    asks its long samples to walk like the posterior (session 26's --rule steps, session 27's choice), the
+#    Gaussian's on the default 8, as the shipped ones were
+python benchmarks/calibrate_temperature.py --talker $FLOW/talker_default --write \
+  --temps 0.5,0.6,0.7,0.85,1.0 --sentences 24 --rule steps \
   > out/logs/calibrate_${V}_flow.log 2>&1 &
 python benchmarks/calibrate_temperature.py --talker $T/prior_${V}_gaussian/talker_default_gaussian --write \
   > out/logs/calibrate_${V}_gaussian.log 2>&1 &
 wait
 # 4b. the lip gain (session 24), calibrated on the validation split for the talker and for its ablation, recorded in
 #     their JSON; both priors carry the same VAE, so the flow's gain is copied to the Gaussian's JSON
-python benchmarks/calibrate_lip_gain.py --talker $T/prior_${V}_flow/talker_default --threads 1 --write \
+python benchmarks/calibrate_lip_gain.py --talker $FLOW/talker_default --threads 1 --write \
   > out/logs/lip_gain_${V}.log 2>&1 &
 python benchmarks/calibrate_lip_gain.py --talker $T/talker_${V}_nosync/talker_default_nosync --threads 1 --write \
   > out/logs/lip_gain_${V}_nosync.log 2>&1 &
 wait
-PYTHONPATH=benchmarks python - $T/prior_${V}_flow/talker_default $T/prior_${V}_gaussian/talker_default_gaussian <<'PY'
+PYTHONPATH=benchmarks python - $FLOW/talker_default $T/prior_${V}_gaussian/talker_default_gaussian <<'PY'
 import pathlib, sys
 from calibrate_lip_gain import record
 from styletalker.checkpoint import read_model_info
 meta = read_model_info(pathlib.Path(sys.argv[1]))["meta"]
 record(sys.argv[2], dict(meta["lip_gain_calibration"], chosen=meta["lip_gain"]))
 PY
-cp $T/prior_${V}_flow/talker_default.safetensors $T/prior_${V}_flow/talker_default.json styletalker/weights/
+cp $FLOW/talker_default.safetensors $FLOW/talker_default.json styletalker/weights/
 cp $DS.safetensors $DS.json styletalker/weights/
 cp $T/prior_${V}_gaussian/talker_default_gaussian.safetensors $T/prior_${V}_gaussian/talker_default_gaussian.json \
   styletalker/weights/
