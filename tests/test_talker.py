@@ -156,6 +156,16 @@ def test_prior_sampling_is_seeded_and_chunked_sampling_carries_the_state(cfg, pr
         net.prior.sample(a, e, temperature=0.0)
 
 
+def _style_elbo_parts(net, m, a, e, seed):
+    """By hand, what a style prior's log_prob draws from the generator seeded ``seed``: q(c | m)'s (mu, log_sigma),
+    c ~ q(c | m), and log p(m_t | m_<t, c, a, e_ref) [B, T]."""
+    mu, log_sigma = net.prior.style_posterior(m)
+    c = mu + log_sigma.exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    h = net.prior.contexts(m, a, e, c=c)
+    x = m - net.prior.anchor(net.prior.previous(m))
+    return mu, log_sigma, c, net.prior.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(m.shape[:2])
+
+
 def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
     """A prior with a style latent c (session 27): c ~ N(0, I) is drawn once per sample and carried across chunks,
     the GRU reads it every frame, log_prob is the one-sample ELBO spread over the frames (free bits as a floor on
@@ -183,11 +193,7 @@ def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
         # log_prob: log p(m | c, a, e) at one c ~ q(c | m), minus KL(q || N(0, I)) / T
         m = m1
         lp = net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3))
-        mu, log_sigma = net.prior.style_posterior(m)
-        c = mu + log_sigma.exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
-        h = net.prior.contexts(m, a, e, c=c)
-        x = m - net.prior.anchor(net.prior.previous(m))
-        cond = net.prior.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(B, T)
+        mu, log_sigma, c, cond = _style_elbo_parts(net, m, a, e, seed=3)
         kl = kl_gaussian(mu, log_sigma, torch.zeros_like(mu), torch.zeros_like(mu))
         assert torch.allclose(lp, cond - kl[:, None] / T, atol=1e-5)
         # a floor of 50 nats per dimension is above every batch-mean KL here: the KL counts as exactly 2 x 50
@@ -212,7 +218,6 @@ def test_a_style_latent_is_drawn_once_per_sample_and_fitted_as_a_vae(cfg):
 def test_a_fitted_style_mixture_is_what_c_is_drawn_from_and_the_kl_is_taken_against(cfg):
     """p(c) as a mixture (``prior_style_mix``): all-zero components are N(0, I) (the analytic KL); fitted ones are
     what draw_style samples from, and log_prob's KL is then log q(c | m) - log p(c) at the drawn c."""
-    from styletalker.talker.prior import gaussian_log_prob
     torch.manual_seed(0)
     net = Talker(dataclasses.replace(cfg, prior="flow", prior_residual=True, prior_step_input=True,
                                      prior_input_norm=True, prior_style=2, prior_style_mix=3))
@@ -235,11 +240,7 @@ def test_a_fitted_style_mixture_is_what_c_is_drawn_from_and_the_kl_is_taken_agai
         nearest = (c[:, None] - comps).norm(dim=-1).min(-1)
         assert nearest.values.max() < 0.1 and len(set(nearest.indices.tolist())) == 3
         lp = net.prior.log_prob(m, a, e, gen=torch.Generator().manual_seed(3))
-        mu, log_sigma = net.prior.style_posterior(m)
-        c = mu + log_sigma.exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
-        h = net.prior.contexts(m, a, e, c=c)
-        x = m - net.prior.anchor(net.prior.previous(m))
-        cond = net.prior.conditional_log_prob(x.flatten(0, 1), h.flatten(0, 1)).view(B, T)
+        mu, log_sigma, c, cond = _style_elbo_parts(net, m, a, e, seed=3)
         log_p = torch.logsumexp(torch.stack([gaussian_log_prob(c, k, torch.full_like(k, math.log(0.01)))
                                              for k in comps], -1), -1) - math.log(3)
         kl = gaussian_log_prob(c, mu, log_sigma) - log_p
