@@ -286,6 +286,9 @@ def test_noise_from_the_style_context_does_not_read_the_history(cfg, prior):
     assert "cell.weight_hh" in start and not any(k.startswith(("head.", "flow.")) for k in start)
     missing, unexpected = Talker(net.cfg).prior.load_state_dict(start, strict=False)
     assert not unexpected and all(k.startswith(("head.", "scale_head.", "flow.", "style_net.")) for k in missing)
+    # from a base whose GRU read other inputs as well: only the pull is kept
+    raw = Talker(dataclasses.replace(base.cfg, prior_step_input=False, prior_input_norm=False))
+    assert set(base_prior_state(raw, net.cfg)) == {"pull"}
 
 
 def test_step_noise_reaches_only_the_last_step_and_only_in_training(cfg):
@@ -1028,6 +1031,8 @@ def test_prior_stage_fits_only_the_prior_and_lowers_its_nll(cfg, small_dataset, 
         mix = net.prior.style_mixture()
         assert mix is not None and mix[0].shape == (net.cfg.prior_style_mix, style)
         assert np.isfinite(motion_nll(net, windows, codes, window=8, samples=1))
+        PriorStage(net, windows, codes, tcfg)            # a refit is against N(0, I) again: p(c) is set after it
+        assert net.prior.style_mixture() is None
 
 
 def _wide_prior(cfg, windows, codes, **over) -> tuple:

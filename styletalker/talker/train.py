@@ -469,8 +469,8 @@ class PriorStage:
     sample was still (the same section).
 
     Session 27's options (``styletalker.talker.prior``, all off by default): for a prior with a style latent the NLL
-    term is the ELBO with ``style_free_bits`` per dimension (and ``styletalker train prior`` then sets p(c) with
-    :func:`fit_style_prior`), and ``step_noise`` > 0 perturbs the standardised last step the GRU reads, here and in
+    term is the ELBO against N(0, I) with ``style_free_bits`` per dimension (a fitted p(c) it starts from is reset;
+    ``styletalker train prior`` sets it again after the fit with :func:`fit_style_prior`), and ``step_noise`` > 0 perturbs the standardised last step the GRU reads, here and in
     the edge term's walks, from this stage's generator.
     """
 
@@ -489,6 +489,9 @@ class PriorStage:
         self.step_std = step_std(talker, windows, codes, cfg, seed=cfg.seed + 3, device=device) \
             if self.edge > 0 and cfg.edge_step > 0 else None
         talker.prior.step_noise, talker.prior.noise_gen = cfg.step_noise, self.gen
+        if talker.prior.style_mixture() is not None:    # fitted against N(0, I); p(c) is set again after the fit
+            talker.prior.style_mu.zero_()
+            talker.prior.style_log_sigma.zero_()
 
     def state(self) -> dict:
         return dict(prior=self.net.prior, opt=self.opt, rng=GeneratorState(self.gen))

@@ -41,10 +41,10 @@ def base_prior_state(vae, cfg) -> dict:
     import torch
 
     state = vae.prior.state_dict()
-    if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
-        return {k: v for k, v in state.items() if not k.startswith(("cell.", "head."))}
     if cfg.prior_noise_context != vae.cfg.prior_noise_context:     # the head and flow read other numbers: fresh
         state = {k: v for k, v in state.items() if not k.startswith(("head.", "scale_head.", "flow."))}
+    if (cfg.prior_step_input, cfg.prior_input_norm) != (vae.cfg.prior_step_input, vae.cfg.prior_input_norm):
+        return {k: v for k, v in state.items() if not k.startswith(("cell.", "head.", "style_net."))}
     extra = cfg.prior_style - vae.cfg.prior_style
     if extra > 0:          # a style latent the base lacks: its GRU columns start at 0, so the fit starts at the base
         w = state["cell.weight_ih"]
@@ -83,6 +83,9 @@ def train_prior(args) -> None:
     if args.style_dim < 0 or (args.style_dim and args.raw_inputs):
         raise StyletalkerError(f"--style-dim {args.style_dim}: give 0 (none) or a positive number of dimensions, "
                                f"without --raw-inputs (the style encoder reads the standardised inputs)")
+    if args.noise_context == "style" and args.raw_inputs:
+        raise StyletalkerError("--noise-context style reads the standardised audio and identity features: drop "
+                               "--raw-inputs")
     base = pathlib.Path(args.talker or pathlib.Path("out") / "train" / f"talker_{prof}" / f"talker_{prof}")
     if not base.with_suffix(".json").exists():
         raise StyletalkerError(f"no talker at {base}: train it first with 'styletalker train talker --profile {prof}' "
