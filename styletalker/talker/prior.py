@@ -54,10 +54,10 @@ by three orders of magnitude on the shipped talker: e_ref has an rms of 13.1, m_
 features saturated a third of the GRU's units and the audio was too faint to matter, so the prior could not learn
 from its history or the speech what the next step should be.
 
-A per-sample style latent (``TalkerConfig.prior_style`` = C dimensions, session 27; off in the shipped priors): the
-GRU also reads c ~ N(0, I), drawn once per video and kept across its chunks,
+A per-sample style latent (``TalkerConfig.prior_style`` = C dimensions, session 27; 2 in the shipped flow, none in the
+shipped Gaussian): the GRU also reads c ~ p(c), drawn once per video and kept across its chunks,
 
-    h_t = GRU(h_(t-1), [standardised inputs, c]),   p(m | a, e_ref) = integral of N(c; 0, I) p(m | c, a, e_ref) dc
+    h_t = GRU(h_(t-1), [standardised inputs, c]),   p(m | a, e_ref) = integral of p(c) p(m | c, a, e_ref) dc
 
 so the speaking style (still, nodding, turning) can be chosen once for a whole sample instead of being inferred, frame
 by frame, from the prior's own last steps, which its sampling noise inflates (session 26: the priors' per-sample
@@ -70,17 +70,18 @@ seldom draw them. So after the fit p(c) becomes the aggregate posterior (``prior
 of q(c | m) over K training windows (:func:`~styletalker.talker.train.fit_style_prior`), the prior that makes the
 ELBO tightest for the q it has, estimated after the fact as in two-stage VAEs; its KL is then taken by Monte Carlo.
 
-The noise's own context (``TalkerConfig.prior_noise_context`` = "style", session 27; "history", issue 7's
-p(m_t | h_t), is the default and what the shipped priors use): the mean mu reads h_t, the scale sigma and the
+The noise's own context (``TalkerConfig.prior_noise_context`` = "style", session 27, the shipped flow's; the default,
+"history", is issue 7's p(m_t | h_t) and the shipped Gaussian's): the mean mu reads h_t, the scale sigma and the
 flow's splines read only [a_t, e_ref, c] (standardised), which sampling does not feed back into:
 
     m_t = b_t + mu(h_t) + sigma(a_t, e_ref, c) * g^-1(T z; a_t, e_ref, c),   z ~ N(0, I)
 
-Session 27 traced the long-audio speed-up to the noise: over a 1,500-frame sample of the shipped flow at 0.85 the
-mean step mu moved from 0.06 to 0.10 but the drawn deviation x_t - mu from 0.12 to 0.19, as sigma(h_t) and the splines'
-widths grew with the history the sample had made for itself; with step noise and c, mu stayed flat (0.055 -> 0.064)
-and the deviation still rose (0.10 -> 0.15). With this context the per-frame noise is set by the sample's style and
-the speech, not by its own past.
+Session 27 traced the long-audio speed-up to the noise: over a 1,500-frame sample of the flow shipped before, at 0.85,
+the mean step mu moved from 0.06 to 0.10 but the drawn deviation x_t - mu from 0.12 to 0.19, as sigma(h_t) and the
+splines' widths grew with the history the sample had made for itself; with step noise and c, mu stayed flat (0.055 ->
+0.064) and the deviation still rose (0.10 -> 0.15). With this context the per-frame noise is set by the sample's style
+and the speech, not by its own past; on test audio the shipped flow's step stays at 0.14-0.17 over 960 frames, the
+posterior's 0.14-0.16 (docs/benchmarks.md, issue 7, session 27).
 
 Noise on the last step (``TalkerTrainConfig.step_noise``, session 27; training only): under teacher forcing the GRU
 reads the posterior's smooth steps and learns to carry the last step's size on; in sampling the step it reads holds
