@@ -79,9 +79,16 @@ class Talker(nn.Module):
         is its ELBO per frame (``free_bits``: :meth:`~styletalker.talker.prior.ARPrior.log_prob`)."""
         with torch.no_grad():
             a, e_ref = self.audio(mel), self.e_ref(ws_ref)
-            mu, log_sigma = self.posterior(ws_video, ws_ref)
-            m = mu if self.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
+            m = self.fitted_motion(ws_video, ws_ref, gen)
         return self.prior.log_prob(m, a, e_ref, gen=gen, free_bits=free_bits)
+
+    @torch.no_grad()
+    def fitted_motion(self, ws_video: torch.Tensor, ws_ref: torch.Tensor,
+                      gen: torch.Generator | None = None) -> torch.Tensor:
+        """The motion a second-stage prior is fitted to, for a window's codes ws_video [B, T, K, D]: q's mean where
+        ``cfg.prior_target`` is "mean", else m ~ q (drawn from ``gen``): [B, T, M]."""
+        mu, log_sigma = self.posterior(ws_video, ws_ref)
+        return mu if self.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
 
     @torch.no_grad()
     def motion_of(self, ws_motion: torch.Tensor, ws_motion_ref: torch.Tensor | None = None) -> torch.Tensor:

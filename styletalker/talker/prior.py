@@ -284,7 +284,8 @@ class ARPrior(nn.Module):
             if self.style_mixture() is not None:        # log q(c | m) - log p(c) at the drawn c: KL's estimate
                 kl = gaussian_log_prob(c, mu, log_sigma) - self.style_log_prior(c)
             else:
-                kl = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 1) - log_sigma               # [B, C], KL to N(0, I)
+                zero = torch.zeros_like(mu[..., None])           # per dimension: [B, C], KL to N(0, I)
+                kl = kl_gaussian(mu[..., None], log_sigma[..., None], zero, zero)
                 if free_bits > 0:
                     kl = torch.where(kl.mean(0) > free_bits, kl, torch.full_like(kl, free_bits))
                 kl = kl.sum(-1)

@@ -73,7 +73,6 @@ from ..data.dataset import ClipWindows
 from ..imagemetrics import ssim
 from ..training import GeneratorState
 from .model import Talker
-from .prior import reparameterise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,6 +344,15 @@ class TalkerStage:
         return {k: v.item() for k, v in terms.items()}
 
 
+def window_batches(windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig, gen: torch.Generator,
+                   device="cpu"):
+    """Batches of :func:`sample_windows` (without frames) drawn from ``gen``, without end: what the prior's
+    statistics (:func:`fit_prior_inputs`, :func:`step_std`, :func:`fit_style_prior`) are measured on."""
+    starts = window_starts(windows, cfg.window)
+    while True:
+        yield sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+
+
 @torch.no_grad()
 def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: TalkerTrainConfig,
                      batches: int = 16, seed: int = 0, device="cpu") -> None:
@@ -356,13 +364,10 @@ def fit_prior_inputs(talker: Talker, windows: ClipWindows, codes: np.ndarray, cf
     (docs/benchmarks.md, issue 7)."""
     prior = talker.prior
     gen = torch.Generator().manual_seed(seed)
-    starts = window_starts(windows, cfg.window)
     xs = []
-    for _ in range(batches):
-        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+    for _, b in zip(range(batches), window_batches(windows, codes, cfg, gen, device)):
         a, e_ref = talker.audio(b["mel"]), talker.e_ref(b["ref"])
-        mu, log_sigma = talker.posterior(b["codes"], b["ref"])
-        m = mu if talker.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
+        m = talker.fitted_motion(b["codes"], b["ref"], gen)
         xs.append(prior.teacher_inputs(m, a, e_ref, raw=True).flatten(0, 1))
     x = torch.cat(xs)
     mean, std = x.mean(0), x.std(0)
@@ -382,10 +387,8 @@ def step_std(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg: Talke
     ``batches`` random training windows (what the edge term's step part measures the walk's steps against; the
     GRU's own step statistics also hold the jump from the resting state at each window's start)."""
     gen = torch.Generator().manual_seed(seed)
-    starts = window_starts(windows, cfg.window)
     d = []
-    for _ in range(batches):
-        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
+    for _, b in zip(range(batches), window_batches(windows, codes, cfg, gen, device)):
         mu = talker.posterior(b["codes"], b["ref"])[0]
         d.append((mu[:, 1:] - mu[:, :-1]).flatten(0, 1))
     return torch.cat(d).std(0).clamp_min(1e-4)
@@ -400,13 +403,9 @@ def fit_style_prior(talker: Talker, windows: ClipWindows, codes: np.ndarray, cfg
     prior = talker.prior
     K = talker.cfg.prior_style_mix
     gen = torch.Generator().manual_seed(seed)
-    starts = window_starts(windows, cfg.window)
     mus, log_sigmas = [], []
-    while sum(len(x) for x in mus) < K:
-        b = sample_windows(windows, codes, starts, cfg, gen, device, with_frames=False)
-        mu, log_sigma = talker.posterior(b["codes"], b["ref"])
-        m = mu if talker.cfg.prior_target == "mean" else reparameterise(mu, log_sigma, gen)
-        c_mu, c_log_sigma = prior.style_posterior(m)
+    for _, b in zip(range(-(-K // cfg.batch)), window_batches(windows, codes, cfg, gen, device)):
+        c_mu, c_log_sigma = prior.style_posterior(talker.fitted_motion(b["codes"], b["ref"], gen))
         mus.append(c_mu)
         log_sigmas.append(c_log_sigma)
     prior.style_mu.copy_(torch.cat(mus)[:K])
